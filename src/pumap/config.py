@@ -1,0 +1,161 @@
+"""The one place where pumap's options and their defaults live.
+
+`UmapConfig` is frozen and validated once, when it is built; every later stage trusts it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+METRICS = ("euclidean", "cosine")
+KNN_METHODS = ("auto", "exact", "nndescent")
+# Above this many points `knn_method="auto"` uses NN-Descent instead of the exact blocked search.
+NNDESCENT_THRESHOLD = 10_000
+_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class UmapConfig:
+    """Every option of a pumap fit, validated once at construction.
+
+    Parameters
+    ----------
+    n_neighbors : int
+        Neighbours of each point in the k-NN graph, the point itself not counted
+        (umap-learn counts it: its ``n_neighbors=16`` is our 15). Larger values keep more
+        global structure.
+    n_components : int
+        Dimension of the embedding.
+    metric : {"euclidean", "cosine"}
+        Distance in the input space, used for the k-NN graph.
+    min_dist, spread : float
+        Shape of the low-dimensional similarity curve ``1 / (1 + a d^(2b))``; ``a`` and ``b``
+        are fitted from them as in umap-learn. ``min_dist`` must lie in ``[0, spread]``.
+    n_epochs : int
+        Training length. **One epoch is as many sampled positive edges as the fuzzy graph has
+        edges**, drawn in proportion to their weights: an edge of weight ``w`` is seen about ``w``
+        times per epoch on average. It is not a pass over the points.
+    batch_size : int
+        Positive edges per optimisation step (each brings ``negative_sample_rate`` negatives).
+    negative_sample_rate : int
+        Negative pairs per positive edge, drawn from the points of the same batch.
+    learning_rate : float
+        Adam's learning rate.
+    hidden_layers : tuple of int
+        Widths of the encoder MLP's hidden layers (ReLU between them).
+    standardize : bool
+        z-score each feature for the encoder (the k-NN graph uses the data as given); the mean
+        and standard deviation are stored and applied again by ``transform``.
+    pca_init : bool
+        Pre-train the encoder for a short while to reproduce the scaled PCA projection before
+        the UMAP loss takes over (a warm start, like umap-learn's spectral initialisation).
+    knn_method : {"auto", "exact", "nndescent"}
+        ``"auto"`` is exact up to ``NNDESCENT_THRESHOLD`` points and NN-Descent above.
+    seed : int or None
+        Seed of every random draw of the fit; ``None`` draws a fresh one.
+    device : str
+        ``"auto"`` (CUDA or ROCm, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+    verbose : bool
+        Show progress bars.
+    """
+
+    n_neighbors: int = 15
+    n_components: int = 2
+    metric: str = "euclidean"
+    min_dist: float = 0.1
+    spread: float = 1.0
+    n_epochs: int = 40
+    batch_size: int = 4096
+    negative_sample_rate: int = 5
+    learning_rate: float = 3e-3
+    hidden_layers: tuple[int, ...] = field(default=(256, 256))
+    standardize: bool = True
+    pca_init: bool = True
+    knn_method: str = "auto"
+    seed: int | None = None
+    device: str = "auto"
+    verbose: bool = True
+
+    def __post_init__(self) -> None:
+        # Lists arrive from JSON and from users; keep the frozen config hashable.
+        object.__setattr__(self, "hidden_layers", tuple(self.hidden_layers))
+        _check_int("n_neighbors", self.n_neighbors, 1)
+        _check_int("n_components", self.n_components, 1)
+        _check_choice("metric", self.metric, METRICS)
+        _check_float("spread", self.spread, strictly_positive=True)
+        _check_float("min_dist", self.min_dist)
+        if self.min_dist > self.spread:
+            raise ValueError(
+                f"min_dist must be at most spread, got min_dist={self.min_dist} > spread={self.spread}"
+            )
+        _check_int("n_epochs", self.n_epochs, 1)
+        _check_int("batch_size", self.batch_size, 1)
+        _check_int("negative_sample_rate", self.negative_sample_rate, 0)
+        _check_float("learning_rate", self.learning_rate, strictly_positive=True)
+        for width in self.hidden_layers:
+            _check_int("hidden_layers", width, 1)
+        _check_bool("standardize", self.standardize)
+        _check_bool("pca_init", self.pca_init)
+        _check_choice("knn_method", self.knn_method, KNN_METHODS)
+        if self.seed is not None:
+            _check_int("seed", self.seed, 0)
+        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
+            raise ValueError(
+                "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', "
+                f"got {self.device!r}"
+            )
+        _check_bool("verbose", self.verbose)
+
+    def replace(self, **changes: Any) -> UmapConfig:
+        """Return a copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-serialisable dictionary of every field."""
+        d = dataclasses.asdict(self)
+        d["hidden_layers"] = list(self.hidden_layers)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> UmapConfig:
+        """Build from `to_dict` output; unknown keys are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise ValueError(f"unknown UmapConfig field(s): {', '.join(unknown)}")
+        return cls(**d)
+
+
+def _check_int(name: str, value: Any, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+
+
+def _check_float(name: str, value: Any, strictly_positive: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if strictly_positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if not strictly_positive and value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+
+
+def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def _check_bool(name: str, value: Any) -> None:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
