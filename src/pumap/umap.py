@@ -123,7 +123,7 @@ class Umap:
 
         clock = time.perf_counter()
         fitted = FittedUmap(encoder, standardizer, cfg, a, b, losses=losses)
-        fitted.embedding = fitted.transform(x)
+        fitted.embedding = fitted.transform(x.numpy())
         timings["embed"] = _lap(clock, device)
         fitted.timings = timings
         log.info("fit timings (s): %s", timings)

@@ -1,0 +1,42 @@
+"""Edge sampling: frequencies follow the weights, negatives stay in the batch, seeds repeat."""
+
+from __future__ import annotations
+
+import torch
+
+from pumap.graph import FuzzyGraph
+from pumap.sampler import EdgeSampler
+
+
+def small_graph() -> FuzzyGraph:
+    head = torch.tensor([0, 0, 1, 2])
+    tail = torch.tensor([1, 2, 3, 3])
+    weight = torch.tensor([1.0, 0.5, 0.25, 0.25])
+    return FuzzyGraph(head, tail, weight, 4)
+
+
+def test_edges_are_drawn_in_proportion_to_weight() -> None:
+    sampler = EdgeSampler(small_graph(), 20000, 0, torch.Generator().manual_seed(0))
+    batch = sampler.sample()
+    h, t = batch.points[:20000], batch.points[20000:]
+    key = torch.minimum(h, t) * 4 + torch.maximum(h, t)
+    counts = torch.stack([(key == k).sum() for k in (1, 2, 7, 11)]).double() / 20000
+    torch.testing.assert_close(counts, torch.tensor([0.5, 0.25, 0.125, 0.125], dtype=torch.float64), atol=0.015, rtol=0)
+    assert 0.45 < float((h < t).double().mean()) < 0.55  # orientation is random
+
+
+def test_negatives_index_the_batch() -> None:
+    sampler = EdgeSampler(small_graph(), 64, 5, torch.Generator().manual_seed(0))
+    batch = sampler.sample()
+    assert batch.negative_head.shape == batch.negative_tail.shape == (320,)
+    assert int(batch.negative_head.max()) < 64
+    assert int(batch.negative_tail.max()) < 128 and int(batch.negative_tail.min()) >= 0
+
+
+def test_same_seed_same_batches() -> None:
+    draws = []
+    for _ in range(2):
+        sampler = EdgeSampler(small_graph(), 32, 2, torch.Generator().manual_seed(3))
+        draws.append([sampler.sample().points for _ in range(3)])
+    for a, b in zip(*draws):
+        assert torch.equal(a, b)
