@@ -1,0 +1,783 @@
+"""The ``pumap`` command: fit, transform, inspect and demo from a shell.
+
+``pumap fit`` trains a model on a CSV / NPY / NPZ file or a built-in data set and saves it;
+``pumap transform`` embeds new data with a saved model; ``pumap info`` describes a model file;
+``pumap demo`` fits on built-in data offline and writes an SVG plot and a CSV. docs/cli.md is
+the reference.
+
+A user's mistake (a missing file, an unknown column, data that does not match the model, a
+corrupt model file) ends the command with one ``pumap: error: ...`` line on stderr and exit
+status 1; a malformed command line gives exit status 2. No traceback is shown for either.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+
+from ._version import __version__
+from .config import KNN_METHODS, METRICS, UmapConfig
+from .device import resolve_device
+
+PROG = "pumap"
+EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
+EMBEDDING_SUFFIXES = (".csv", ".npy")
+DEMO_SYNTHETIC_POINTS = 3000
+_DEFAULTS = UmapConfig()
+
+
+class UsageError(Exception):
+    """A command line that parsed but does not make sense (exit status 2)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with pumap's one-line error format: ``pumap: error: ...``, exit status 2."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+# --------------------------------------------------------------------------------------------
+# Data loading
+
+
+@dataclass
+class Dataset:
+    """Features, optional labels and where they came from (for messages)."""
+
+    x: np.ndarray
+    labels: np.ndarray | None
+    source: str
+
+
+def load_table(
+    path: str | Path,
+    *,
+    key: str | None = None,
+    labels: str | None = None,
+    delimiter: str | None = None,
+    header: bool | None = None,
+) -> Dataset:
+    """Read a feature matrix (and optional labels) from a ``.csv``/text, ``.npy`` or ``.npz`` file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The data file; ``.npy`` and ``.npz`` by suffix, anything else is read as delimited text.
+    key : str, optional
+        Array of an ``.npz`` file to use; by default its first array.
+    labels : str, optional
+        A CSV column (by header name, or by 0-based index, negative from the end) or an
+        ``.npz`` array holding the labels, removed from the features; otherwise a file with
+        one label per line (or a ``.npy`` array).
+    delimiter : str, optional
+        Field separator of a text file; by default detected from its first line (comma, tab,
+        semicolon, else whitespace).
+    header : bool, optional
+        Whether a text file's first row holds column names; by default detected (a first row
+        with a non-numeric field is a header).
+
+    Returns
+    -------
+    Dataset
+
+    Raises
+    ------
+    FileNotFoundError, ValueError
+        With a message naming the file and the problem.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a data file")
+    suffix = path.suffix.lower()
+    if key is not None and suffix != ".npz":
+        raise ValueError(f"--key only applies to .npz files, not {path.name}")
+    if suffix == ".npy":
+        x = _load_npy(path)
+        y = _read_label_file(labels, x.shape[0]) if labels is not None else None
+    elif suffix == ".npz":
+        x, y = _load_npz(path, key, labels)
+    else:
+        x, y = _load_text(path, labels, delimiter, header)
+    _check_features(x, path)
+    return Dataset(x, y, str(path))
+
+
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except ValueError as err:
+        raise ValueError(f"{path} is not a readable .npy array: {err}") from None
+
+
+def _load_npz(path: Path, key: str | None, labels: str | None) -> tuple[np.ndarray, Any]:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError) as err:
+        raise ValueError(f"{path} is not a readable .npz archive: {err}") from None
+    with archive:
+        names = list(archive.files)
+        if not names:
+            raise ValueError(f"{path} holds no arrays")
+        if key is None:
+            key = names[0]
+        elif key not in names:
+            raise ValueError(f"{path} has no array {key!r}; it has: {', '.join(names)}")
+        x = archive[key]
+        if labels is not None and labels in names:
+            return x, _check_labels(archive[labels], x.shape[0], f"{path}[{labels}]")
+    y = _read_label_file(labels, x.shape[0]) if labels is not None else None
+    return x, y
+
+
+def _detect_delimiter(line: str) -> str | None:
+    for candidate in (",", "\t", ";"):
+        if candidate in line:
+            return candidate
+    return None  # whitespace
+
+
+def _split(line: str, delimiter: str | None) -> list[str]:
+    if delimiter is None:
+        return line.split()
+    return [field.strip() for field in next(csv.reader([line], delimiter=delimiter))]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _load_text(
+    path: Path, labels: str | None, delimiter: str | None, header: bool | None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as fh:
+            lines = [(i + 1, line) for i, line in enumerate(fh) if line.strip()]
+    except UnicodeDecodeError:
+        raise ValueError(
+            f"{path} is not a text (CSV) file; data files must be .csv, .npy or .npz"
+        ) from None
+    if not lines:
+        raise ValueError(f"{path} is empty")
+    if delimiter is None:
+        delimiter = _detect_delimiter(lines[0][1])
+    first = _split(lines[0][1], delimiter)
+    if header is None:
+        header = not all(_is_number(field) for field in first)
+    columns = first if header else None
+    if header:
+        lines = lines[1:]
+        if not lines:
+            raise ValueError(f"{path} has a header but no data rows")
+    width = len(columns) if columns is not None else len(_split(lines[0][1], delimiter))
+
+    label_column = None
+    if labels is not None:
+        label_column = _find_column(labels, columns, width)
+        if label_column is None and not Path(labels).is_file():
+            where = (
+                f"(columns: {', '.join(columns[:10])}{', ...' if width > 10 else ''})"
+                if columns is not None
+                else f"(it has {width} columns and no header)"
+            )
+            raise ValueError(
+                f"--labels {labels!r} is neither a column of {path} {where} nor an existing file"
+            )
+    keep = [j for j in range(width) if j != label_column]
+    if not keep:
+        raise ValueError(f"{path} has no feature columns besides the labels")
+
+    body = [line for _, line in lines]
+    read = {"delimiter": delimiter, "comments": None, "quotechar": '"'}
+    try:  # NumPy's C parser; on failure the slow loop below says exactly where and why
+        x = np.loadtxt(body, usecols=keep, dtype=np.float32, ndmin=2, **read)
+        y = None
+        if label_column is not None:
+            y = np.loadtxt(body, usecols=[label_column], dtype=str, ndmin=1, **read)
+    except ValueError as err:
+        _diagnose_text(path, lines, delimiter, columns, width, keep)
+        raise ValueError(f"{path}: {err}") from None
+    if y is not None:
+        return x, _tidy_labels(np.char.strip(y))
+    if labels is not None:
+        return x, _read_label_file(labels, x.shape[0])
+    return x, None
+
+
+def _diagnose_text(
+    path: Path,
+    lines: list[tuple[int, str]],
+    delimiter: str | None,
+    columns: list[str] | None,
+    width: int,
+    keep: list[int],
+) -> None:
+    """Raise a `ValueError` naming the first bad line and field of a text table."""
+    for number, line in lines:
+        fields = _split(line, delimiter)
+        if len(fields) != width:
+            raise ValueError(f"{path}, line {number}: {len(fields)} fields, expected {width}")
+        for j in keep:
+            if not _is_number(fields[j]):
+                name = f"column {columns[j]!r}" if columns is not None else f"column {j}"
+                if fields[j] == "":
+                    hint = " (missing value)"
+                else:
+                    column = repr(columns[j]) if columns is not None else str(j)
+                    hint = f"; if that column holds labels, pass --labels {column}"
+                raise ValueError(
+                    f"{path}, line {number}, {name}: {fields[j]!r} is not a number{hint}"
+                )
+
+
+def _find_column(name: str, columns: list[str] | None, width: int) -> int | None:
+    if columns is not None and name in columns:
+        return columns.index(name)
+    try:
+        index = int(name)
+    except ValueError:
+        return None
+    if not -width <= index < width:
+        raise ValueError(f"--labels column index {index} is out of range for {width} columns")
+    return index % width
+
+
+def _read_label_file(source: str, n: int) -> np.ndarray:
+    path = Path(source)
+    if not path.is_file():
+        raise FileNotFoundError(f"--labels {source}: no such file")
+    if path.suffix.lower() == ".npy":
+        return _check_labels(_load_npy(path), n, str(path))
+    with path.open(encoding="utf-8-sig") as fh:
+        values = [line.strip() for line in fh]
+    while values and values[-1] == "":
+        values.pop()
+    if len(values) == n + 1:  # a header line
+        values = values[1:]
+    return _check_labels(_tidy_labels(np.array(values)), n, str(path))
+
+
+def _check_labels(labels: np.ndarray, n: int, source: str) -> np.ndarray:
+    labels = np.asarray(labels)
+    if labels.ndim == 2 and 1 in labels.shape:
+        labels = labels.reshape(-1)
+    if labels.ndim != 1:
+        raise ValueError(f"labels in {source} must be 1-D, got shape {labels.shape}")
+    if labels.shape[0] != n:
+        raise ValueError(f"{source} has {labels.shape[0]} labels but the data has {n} rows")
+    return labels
+
+
+def _tidy_labels(labels: np.ndarray) -> np.ndarray:
+    """Integer labels when every text label is a whole number (``3``, ``3.0``), else the text."""
+    try:
+        as_float = labels.astype(np.float64)
+    except ValueError:
+        return labels
+    if np.isfinite(as_float).all() and (as_float == np.round(as_float)).all():
+        return as_float.astype(np.int64)
+    return labels
+
+
+def _check_features(x: np.ndarray, path: Path) -> None:
+    if x.dtype.kind not in "fiu" or x.dtype.kind == "b":
+        raise ValueError(f"{path}: data must be numbers, got dtype {x.dtype}")
+    if x.ndim != 2:
+        raise ValueError(f"{path}: data must be a 2-D table (rows, features), got shape {x.shape}")
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{path}: data is empty (shape {x.shape})")
+
+
+def load_builtin(name: str, *, data_dir: str | None, split: str) -> Dataset:
+    """A built-in data set: ``digits`` (scikit-learn) or ``mnist`` (from ``data_dir``)."""
+    from . import datasets
+
+    if name == "digits":
+        x, y = datasets.load_digits()
+        return Dataset(x, y, "scikit-learn digits")
+    if data_dir is not None:
+        x, y = datasets.load_mnist(data_dir, split)
+    else:
+        x, y = datasets.fetch_mnist(split=split)
+    return Dataset(x, y, f"MNIST {split}")
+
+
+def synthetic(n: int, seed: int | None) -> Dataset:
+    """Clustered synthetic data: ``n`` points in 10-D around 6 centres."""
+    from .datasets import make_clusters
+
+    x, y = make_clusters(n, n_features=10, n_clusters=6, seed=0 if seed is None else seed)
+    return Dataset(x, y, f"synthetic clusters ({n} points)")
+
+
+# --------------------------------------------------------------------------------------------
+# Writing results
+
+
+def _check_output(path: str | None, suffixes: Sequence[str], option: str) -> Path | None:
+    """Fail before any long work if an output path cannot be written."""
+    if path is None:
+        return None
+    out = Path(path)
+    if out.suffix.lower() not in suffixes:
+        raise UsageError(f"{option} {path}: the file name must end in {' or '.join(suffixes)}")
+    if out.is_dir():
+        raise UsageError(f"{option} {path} is a directory")
+    if not out.parent.exists():
+        raise FileNotFoundError(f"{option} {path}: folder {out.parent} does not exist")
+    return out
+
+
+def write_embedding(path: Path, embedding: np.ndarray, labels: np.ndarray | None) -> None:
+    """``.npy``: the float32 array; ``.csv``: columns ``emb_0, emb_1, ...`` (+ ``label``)."""
+    embedding = np.asarray(embedding, dtype=np.float32)
+    if path.suffix.lower() == ".npy":
+        np.save(path, embedding)
+        return
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        names = [f"emb_{j}" for j in range(embedding.shape[1])]
+        writer.writerow([*names, "label"] if labels is not None else names)
+        for i, row in enumerate(embedding):
+            fields = [f"{v:.7g}" for v in row]
+            writer.writerow([*fields, labels[i]] if labels is not None else fields)
+
+
+def write_svg(path: Path, embedding: np.ndarray, labels: np.ndarray | None, title: str) -> None:
+    from .plot import scatter_svg
+
+    scatter_svg(np.asarray(embedding), labels, path, title=title)
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+
+
+class _Console:
+    """Status lines on stdout unless ``--quiet``."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+
+    def say(self, message: str) -> None:
+        if not self.quiet:
+            print(message, flush=True)
+
+
+def _config_from(args: argparse.Namespace, **overrides: Any) -> UmapConfig:
+    options: dict[str, Any] = {
+        "n_neighbors": args.n_neighbors,
+        "n_components": args.n_components,
+        "metric": args.metric,
+        "min_dist": args.min_dist,
+        "spread": args.spread,
+        "n_epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "hidden_layers": args.hidden_layers,
+        "standardize": args.standardize,
+        "pca_init": args.pca_init,
+        "knn_method": args.knn_method,
+        "seed": args.seed,
+        "device": args.device,
+    }
+    options = {k: v for k, v in options.items() if v is not None}
+    options.update(overrides)
+    options["verbose"] = not args.quiet
+    try:
+        return UmapConfig(**options)
+    except ValueError as err:  # an out-of-range option value is a usage error
+        flag = str(err).split(" ", 1)[0]
+        option = {"n_epochs": "epochs"}.get(flag, flag).replace("_", "-")
+        raise UsageError(f"--{option}: {err}") from None
+
+
+def _fit(config: UmapConfig, data: Dataset, console: _Console) -> Any:
+    from .umap import Umap
+
+    n, d = data.x.shape
+    if n <= config.n_neighbors:
+        raise ValueError(
+            f"{data.source} has {n} rows but --n-neighbors {config.n_neighbors} needs at least "
+            f"{config.n_neighbors + 1}; pass --n-neighbors {max(n - 1, 1)} or fewer, or more data"
+        )
+    console.say(f"fitting {n} points x {d} features from {data.source} -> {config.n_components}-D")
+    start = time.perf_counter()
+    fitted = Umap(config).fit(data.x)
+    console.say(f"fitted in {time.perf_counter() - start:.1f} s")
+    return fitted
+
+
+def _embedding_of(fitted: Any) -> np.ndarray:
+    emb = fitted.embedding
+    if hasattr(emb, "detach"):
+        emb = emb.detach().cpu().numpy()
+    return np.asarray(emb, dtype=np.float32)
+
+
+def _load_data_file(args: argparse.Namespace) -> Dataset:
+    return load_table(
+        args.data, key=args.key, labels=args.labels, delimiter=args.delimiter, header=args.header
+    )
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    parser = args.command_parser
+    sources = [args.data is not None, args.dataset is not None, args.synthetic is not None]
+    if sum(sources) != 1:
+        parser.error("give exactly one of DATA, --dataset or --synthetic")
+    if args.data_dir is not None and args.dataset != "mnist":
+        parser.error("--data-dir only applies to --dataset mnist")
+    if args.synthetic is not None and args.synthetic < 2:
+        parser.error(f"--synthetic needs at least 2 points, got {args.synthetic}")
+    save = Path(args.save)
+    if save.is_dir():
+        raise UsageError(f"--save {args.save} is a directory")
+    if not save.parent.exists():
+        raise FileNotFoundError(f"--save {args.save}: folder {save.parent} does not exist")
+    emb_path = _check_output(args.embedding, EMBEDDING_SUFFIXES, "--embedding")
+    svg_path = _check_output(args.svg, (".svg",), "--svg")
+    config = _config_from(args)  # validates every option before the data is read
+    resolve_device(config.device)  # fails now, not after loading the data, if it is absent
+    if svg_path is not None and config.n_components != 2:
+        raise UsageError(f"--svg needs a 2-D embedding, not --n-components {config.n_components}")
+    console = _Console(args.quiet)
+
+    if args.data is not None:
+        data = _load_data_file(args)
+    elif args.dataset is not None:
+        if args.labels is not None or args.key is not None:
+            parser.error("--labels and --key apply to a DATA file, not --dataset")
+        data = load_builtin(args.dataset, data_dir=args.data_dir, split=args.split)
+    else:
+        data = synthetic(args.synthetic, args.seed)
+    fitted = _fit(config, data, console)
+
+    fitted.save(save, include_embedding=args.include_embedding)
+    console.say(f"saved model to {save}")
+    _write_outputs(fitted, _embedding_of(fitted), data, emb_path, svg_path, console, args.title)
+    return EXIT_OK
+
+
+def _write_outputs(
+    fitted: Any,
+    embedding: np.ndarray,
+    data: Dataset,
+    emb_path: Path | None,
+    svg_path: Path | None,
+    console: _Console,
+    title: str | None,
+) -> None:
+    if emb_path is not None:
+        write_embedding(emb_path, embedding, data.labels)
+        console.say(f"wrote embedding {embedding.shape} to {emb_path}")
+    if svg_path is not None:
+        write_svg(svg_path, embedding, data.labels, title or f"pumap: {data.source}")
+        console.say(f"wrote plot to {svg_path}")
+
+
+def cmd_transform(args: argparse.Namespace) -> int:
+    from .fitted import FittedUmap
+
+    out = _check_output(args.out, EMBEDDING_SUFFIXES, "--out")
+    svg_path = _check_output(args.svg, (".svg",), "--svg")
+    console = _Console(args.quiet)
+    fitted = FittedUmap.load(args.model, device=args.device)
+    if svg_path is not None and fitted.n_components != 2:
+        raise UsageError(f"--svg needs a 2-D embedding; this model has {fitted.n_components}-D")
+    data = _load_data_file(args)
+    n_features = data.x.shape[1]
+    if n_features != fitted.n_features:
+        hint = " (use --labels to drop a label column)" if n_features > fitted.n_features else ""
+        raise ValueError(
+            f"{args.data} has {n_features} features but the model {args.model} expects "
+            f"{fitted.n_features}{hint}"
+        )
+    start = time.perf_counter()
+    embedding = np.asarray(fitted.transform(data.x), dtype=np.float32)
+    console.say(
+        f"embedded {embedding.shape[0]} points in {time.perf_counter() - start:.2f} s "
+        f"with {args.model}"
+    )
+    _write_outputs(fitted, embedding, data, out, svg_path, console, args.title)
+    return EXIT_OK
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    from .io import detect_format, read_metadata
+
+    fmt = detect_format(args.model)
+    meta = read_metadata(args.model)
+    info: dict[str, Any] = {
+        "file": str(args.model),
+        "format": fmt,
+        "kind": meta.get("pumap.format"),
+        "format_version": meta.get("pumap.format_version"),
+        "library_version": meta.get("pumap.library_version"),
+    }
+    if meta.get("pumap.format") == "pumap-model":
+        losses = [v for v in meta.get("pumap.losses", []) if v is not None]
+        info.update(
+            n_features=meta.get("pumap.n_features"),
+            n_components=meta.get("pumap.n_components"),
+            encoder=meta.get("pumap.encoder"),
+            has_embedding=meta.get("pumap.has_embedding"),
+            a=meta.get("pumap.a"),
+            b=meta.get("pumap.b"),
+            epochs_trained=len(meta.get("pumap.losses", [])),
+            final_loss=losses[-1] if losses else None,
+            config=meta.get("pumap.config"),
+        )
+        if (meta.get("pumap.encoder") or {}).get("type") == "mlp":
+            from .fitted import FittedUmap
+
+            fitted = FittedUmap.load(args.model, device="cpu")  # checks the tensors too
+            info["parameters"] = sum(p.numel() for p in fitted.encoder.parameters())
+            if fitted.embedding is not None:
+                info["embedding_shape"] = list(np.shape(fitted.embedding))
+    if args.json:
+        print(json.dumps(info, indent=2, sort_keys=True, default=str))
+        return EXIT_OK
+    for name, value in info.items():
+        if name == "config" and isinstance(value, dict):
+            print("config:")
+            for key in sorted(value):
+                print(f"  {key}: {_show(value[key])}")
+        else:
+            print(f"{name}: {_show(value)}")
+    return EXIT_OK
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.6g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    out_dir = Path(args.out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out-dir {args.out_dir} exists and is not a folder")
+    config = _config_from(args, seed=0 if args.seed is None else args.seed)
+    resolve_device(config.device)
+    console = _Console(args.quiet)
+    data = None
+    if args.synthetic is None:
+        try:
+            data = load_builtin("digits", data_dir=None, split="test")
+        except ImportError:
+            console.say("scikit-learn is not installed: using synthetic clustered data instead")
+    if data is None:
+        data = synthetic(args.synthetic or DEMO_SYNTHETIC_POINTS, config.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    fitted = _fit(config, data, console)
+    embedding = _embedding_of(fitted)
+    svg_path, csv_path = out_dir / "pumap-demo.svg", out_dir / "pumap-demo.csv"
+    model_path = out_dir / "pumap-demo.safetensors"
+    write_svg(svg_path, embedding, data.labels, f"pumap demo: {data.source}")
+    write_embedding(csv_path, embedding, data.labels)
+    fitted.save(model_path)
+    # Where the results are is the point of the demo: printed even with --quiet.
+    print(f"plot:      {svg_path}")
+    print(f"embedding: {csv_path}")
+    print(f"model:     {model_path}")
+    return EXIT_OK
+
+
+# --------------------------------------------------------------------------------------------
+# Argument parsing
+
+
+def _hidden_layers(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected widths like 256,256, got {text!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive widths like 256,256, got {text!r}")
+    return widths
+
+
+def _delimiter(text: str) -> str:
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "space": " "}
+    value = named.get(text, text)
+    if len(value) != 1:
+        raise argparse.ArgumentTypeError(f"expected one character (or tab, comma), got {text!r}")
+    return value
+
+
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model options (defaults: pumap.UmapConfig)")
+    d = _DEFAULTS
+    g.add_argument("--n-neighbors", type=int, metavar="K",
+                   help=f"neighbours per point, the point itself not counted (umap-learn's "
+                        f"n_neighbors minus 1; default {d.n_neighbors})")
+    g.add_argument("--n-components", type=int, metavar="D",
+                   help=f"embedding dimension (default {d.n_components})")
+    g.add_argument("--metric", choices=METRICS, help=f"input distance (default {d.metric})")
+    g.add_argument("--min-dist", type=float, help=f"default {d.min_dist}")
+    g.add_argument("--spread", type=float, help=f"default {d.spread}")
+    g.add_argument("--epochs", type=int, metavar="N",
+                   help=f"training epochs (default {d.n_epochs})")
+    g.add_argument("--batch-size", type=int, metavar="B",
+                   help=f"positive edges per step (default {d.batch_size})")
+    g.add_argument("--learning-rate", type=float, metavar="LR",
+                   help=f"Adam learning rate (default {d.learning_rate:g})")
+    g.add_argument("--hidden-layers", type=_hidden_layers, metavar="W,W",
+                   help=f"encoder widths (default {','.join(map(str, d.hidden_layers))})")
+    g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"z-score features for the encoder (default {d.standardize})")
+    g.add_argument("--pca-init", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"warm-start on PCA (default {d.pca_init})")
+    g.add_argument("--knn-method", choices=KNN_METHODS, help=f"default {d.knn_method}")
+    g.add_argument("--seed", type=int, help="random seed (default: fresh each run; demo: 0)")
+    g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+
+
+def _add_data_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("data file options")
+    g.add_argument("--labels", metavar="COL|FILE",
+                   help="labels: a CSV column (name or 0-based index; removed from the "
+                        "features), an .npz array name, or a file of one label per line / .npy")
+    g.add_argument("--key", help="array of an .npz file (default: its first array)")
+    g.add_argument("--delimiter", type=_delimiter,
+                   help="CSV field separator (default: detected; 'tab' for tabs)")
+    g.add_argument("--header", action=argparse.BooleanOptionalAction, default=None,
+                   help="whether the CSV's first row is column names (default: detected)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``pumap`` argument parser with its four subcommands."""
+    common = _Parser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true",
+                        help="no progress bars or status lines")
+    parser = _Parser(
+        prog=PROG,
+        description="Parametric UMAP: fit an encoder, embed new data, inspect model files.",
+        epilog="Run 'pumap demo' for a first look; 'pumap COMMAND --help' for details.",
+    )
+    parser.add_argument("--version", action="version", version=f"pumap {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    fit = sub.add_parser("fit", parents=[common], help="fit a model and save it",
+                         description="Fit a model on DATA (or a built-in set) and save it.")
+    fit.add_argument("data", nargs="?", metavar="DATA",
+                     help="a .csv (header or not), .npy or .npz file")
+    fit.add_argument("--dataset", choices=("digits", "mnist"),
+                     help="built-in data: digits (needs scikit-learn) or mnist")
+    fit.add_argument("--data-dir", metavar="DIR",
+                     help="folder with MNIST's .gz files (default: download to the cache)")
+    fit.add_argument("--split", choices=("test", "train"), default="test",
+                     help="MNIST split (default test)")
+    fit.add_argument("--synthetic", type=int, metavar="N", help="N clustered synthetic points")
+    _add_data_options(fit)
+    _add_model_options(fit)
+    out = fit.add_argument_group("outputs")
+    out.add_argument("--save", required=True, metavar="MODEL",
+                     help="model file: .safetensors, or .gguf for GGUF")
+    out.add_argument("--include-embedding", action="store_true",
+                     help="also store the training embedding in the model file")
+    out.add_argument("--embedding", metavar="OUT", help="write the embedding to a .csv or .npy")
+    out.add_argument("--svg", metavar="OUT", help="write a scatter plot (2-D only)")
+    out.add_argument("--title", help="title of the SVG plot")
+    fit.set_defaults(handler=cmd_fit, command_parser=fit)
+
+    tr = sub.add_parser("transform", parents=[common], help="embed data with a saved model",
+                        description="Embed DATA with the model saved in MODEL.")
+    tr.add_argument("model", metavar="MODEL", help="a model file written by 'pumap fit'")
+    tr.add_argument("data", metavar="DATA", help="a .csv, .npy or .npz file")
+    tr.add_argument("--out", required=True, metavar="OUT", help="embedding file: .csv or .npy")
+    tr.add_argument("--svg", metavar="OUT", help="also write a scatter plot (2-D only)")
+    tr.add_argument("--title", help="title of the SVG plot")
+    tr.add_argument("--device", default="auto", help="where to run the encoder (default auto)")
+    _add_data_options(tr)
+    tr.set_defaults(handler=cmd_transform, command_parser=tr)
+
+    info = sub.add_parser("info", help="describe a model file",
+                          description="Print a model file's format, shapes and options.")
+    info.add_argument("model", metavar="MODEL")
+    info.add_argument("--json", action="store_true", help="print JSON")
+    info.set_defaults(handler=cmd_info, command_parser=info)
+
+    demo = sub.add_parser(
+        "demo", parents=[common], help="fit on built-in data and write a plot",
+        description="Fit on scikit-learn's digits (or synthetic clusters without scikit-learn), "
+                    "offline, and write pumap-demo.svg, pumap-demo.csv and "
+                    "pumap-demo.safetensors into --out-dir.",
+    )
+    demo.add_argument("--out-dir", default="pumap-demo", metavar="DIR",
+                      help="output folder, created if needed (default ./pumap-demo)")
+    demo.add_argument("--synthetic", type=int, metavar="N", nargs="?",
+                      const=DEMO_SYNTHETIC_POINTS,
+                      help=f"use N synthetic clustered points (default {DEMO_SYNTHETIC_POINTS})")
+    _add_model_options(demo)
+    demo.set_defaults(handler=cmd_demo, command_parser=demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``pumap`` command line; returns the exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; by default ``sys.argv[1:]``.
+    """
+    from .io import ModelFormatError
+    from .trainer import TrainingDiverged
+
+    parser = build_parser()
+    try:
+        try:
+            args = parser.parse_args(argv)
+        except SystemExit as stop:  # --help and --version
+            return int(stop.code or 0)
+        if args.command is None:
+            parser.print_help(sys.stderr)
+            return EXIT_USAGE
+        return int(args.handler(args))
+    except UsageError as err:
+        return _fail(str(err), EXIT_USAGE)
+    except ModelFormatError as err:
+        return _fail(f"not a usable pumap model: {err}", EXIT_RUNTIME)
+    except TrainingDiverged as err:
+        return _fail(f"training diverged: {err}; try a lower --learning-rate", EXIT_RUNTIME)
+    except (ValueError, ImportError) as err:
+        return _fail(str(err), EXIT_RUNTIME)
+    except OSError as err:
+        return _fail(_os_message(err), EXIT_RUNTIME)
+    except KeyboardInterrupt:
+        return _fail("interrupted", 130)
+
+
+def _os_message(err: OSError) -> str:
+    if err.filename is not None and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err)
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"{PROG}: error: {message}", file=sys.stderr)
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""`ParametricUMAP`: a scikit-learn estimator around `pumap.Umap`.
+
+It takes umap-learn's parameter names where they mean the same thing, so that code written
+for ``umap.UMAP`` / ``umap.parametric_umap.ParametricUMAP`` mostly runs unchanged, and pumap's
+own names for the rest. scikit-learn is an optional dependency: this module is imported only
+when ``pumap.ParametricUMAP`` is first used.
+"""
+
+from __future__ import annotations
+
+import copy
+import numbers
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+try:
+    from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
+    from sklearn.utils.validation import check_is_fitted
+except ImportError as err:  # pragma: no cover - exercised in a subprocess test
+    raise ImportError(
+        "pumap.ParametricUMAP needs scikit-learn, which is not installed; "
+        "install it with: pip install 'pumap[sklearn]' (or pip install scikit-learn)"
+    ) from err
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+
+    def _validate_data(estimator: Any, X: Any, **kwargs: Any) -> Any:
+        return estimator._validate_data(X, **kwargs)
+
+
+from .config import UmapConfig
+from .fitted import FittedUmap
+from .umap import Umap
+
+__all__ = ["UMAP_LEARN_N_NEIGHBORS", "ParametricUMAP"]
+
+_DEFAULTS = UmapConfig()
+#: Default ``n_neighbors`` of `ParametricUMAP`, in umap-learn's meaning (the point itself
+#: counted): the same default as ``umap.UMAP``, i.e. pumap's ``n_neighbors=14``.
+UMAP_LEARN_N_NEIGHBORS = 15
+
+
+class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Parametric UMAP as a scikit-learn transformer.
+
+    Trains pumap's encoder network on ``X`` in `fit`; `transform` embeds new rows with one
+    forward pass. Defaults are `pumap.UmapConfig`'s except where noted.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=15
+        Size of each point's neighbourhood **counting the point itself, as umap-learn does**:
+        ``n_neighbors=15`` here is ``UmapConfig(n_neighbors=14)``. Must be at least 2. If the
+        data has no more rows than this, it is lowered to ``n_samples`` with a warning, as in
+        umap-learn.
+    n_components : int
+        Dimension of the embedding.
+    metric : {"euclidean", "cosine"}
+        Distance in the input space.
+    min_dist, spread : float
+        Shape of the low-dimensional similarity curve, as in umap-learn.
+    n_epochs : int or None
+        Training length in pumap epochs (one epoch samples as many positive edges as the
+        fuzzy graph has); ``None`` means pumap's default.
+    batch_size : int
+        Positive edges per optimisation step.
+    negative_sample_rate : int
+        Negative pairs per positive edge.
+    learning_rate : float
+        Adam's learning rate (umap-learn's is an SGD step size with default 1.0; the scales
+        are not comparable).
+    random_state : int, numpy.random.RandomState, numpy.random.Generator or None, default=None
+        Seed of the fit. An int gives reproducible fits; a RandomState or Generator is used to
+        draw an int seed (advancing it), as scikit-learn estimators do; ``None`` is a fresh
+        seed each fit.
+    verbose : bool, default=False
+        Show progress bars (umap-learn's default, not `UmapConfig`'s).
+    hidden_layers : tuple of int
+        Widths of the encoder MLP's hidden layers (pumap only).
+    standardize : bool
+        z-score each feature for the encoder (pumap only).
+    pca_init : bool
+        Warm-start the encoder on the PCA projection (pumap only).
+    knn_method : {"auto", "exact", "nndescent"}
+        How the k-NN graph is built (pumap only).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (pumap only).
+    encoder : torch.nn.Module or None, default=None
+        Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
+        trains a deep copy of it, so the module you pass is never modified and refits start
+        from the same weights.
+
+    Attributes
+    ----------
+    embedding_ : numpy.ndarray of shape (n_samples, n_components), float32
+        Embedding of the training data.
+    fitted_ : pumap.FittedUmap
+        The trained model (``fitted_.save(path)`` writes it to disk).
+    n_features_in_ : int
+        Number of features seen in `fit`.
+    feature_names_in_ : numpy.ndarray of str
+        Column names, when `fit` was given a DataFrame with string column names.
+    config_ : pumap.UmapConfig
+        The pumap options the model was fitted with (``n_neighbors`` in pumap's meaning).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pumap import ParametricUMAP
+    >>> X = np.random.default_rng(0).normal(size=(200, 8))
+    >>> est = ParametricUMAP(n_epochs=2, hidden_layers=(16,), random_state=0)
+    >>> est.fit_transform(X).shape
+    (200, 2)
+    """
+
+    def __init__(
+        self,
+        n_neighbors: int = UMAP_LEARN_N_NEIGHBORS,
+        n_components: int = _DEFAULTS.n_components,
+        metric: str = _DEFAULTS.metric,
+        min_dist: float = _DEFAULTS.min_dist,
+        spread: float = _DEFAULTS.spread,
+        n_epochs: int | None = _DEFAULTS.n_epochs,
+        batch_size: int = _DEFAULTS.batch_size,
+        negative_sample_rate: int = _DEFAULTS.negative_sample_rate,
+        learning_rate: float = _DEFAULTS.learning_rate,
+        random_state: Any = None,
+        verbose: bool = False,
+        hidden_layers: tuple[int, ...] = _DEFAULTS.hidden_layers,
+        standardize: bool = _DEFAULTS.standardize,
+        pca_init: bool = _DEFAULTS.pca_init,
+        knn_method: str = _DEFAULTS.knn_method,
+        device: str = _DEFAULTS.device,
+        encoder: Any = None,
+    ) -> None:
+        self.n_neighbors = n_neighbors
+        self.n_components = n_components
+        self.metric = metric
+        self.min_dist = min_dist
+        self.spread = spread
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.negative_sample_rate = negative_sample_rate
+        self.learning_rate = learning_rate
+        self.random_state = random_state
+        self.verbose = verbose
+        self.hidden_layers = hidden_layers
+        self.standardize = standardize
+        self.pca_init = pca_init
+        self.knn_method = knn_method
+        self.device = device
+        self.encoder = encoder
+
+    # ------------------------------------------------------------------ fitting
+
+    def fit(self, X: Any, y: Any = None) -> ParametricUMAP:
+        """Build the fuzzy k-NN graph of ``X`` and train the encoder on it.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Dense numeric data (NumPy array, DataFrame, nested lists).
+        y : None
+            Ignored; present for pipeline compatibility.
+
+        Returns
+        -------
+        ParametricUMAP
+            This estimator, fitted.
+        """
+        x = _validate_data(
+            self, X, reset=True, dtype=[np.float32, np.float64], ensure_min_samples=2
+        )
+        config = self._build_config(x.shape[0])
+        encoder = copy.deepcopy(self.encoder) if self.encoder is not None else None
+        fitted = Umap(config, encoder=encoder).fit(x)
+        self.fitted_: FittedUmap = fitted
+        self.config_: UmapConfig = config
+        self.embedding_: np.ndarray = _to_numpy(fitted.embedding)
+        return self
+
+    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+        """Fit on ``X`` and return its embedding (``embedding_``), without a second pass.
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_components), float32
+        """
+        return self.fit(X, y, **fit_params).embedding_
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Embed new rows with the trained encoder.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_components), float32
+        """
+        check_is_fitted(self, "fitted_")
+        x = _validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        return self.fitted_.transform(x)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _build_config(self, n_samples: int) -> UmapConfig:
+        """Translate the parameters into a validated `UmapConfig` (umap-learn -> pumap)."""
+        k = self.n_neighbors
+        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+            raise ValueError(f"n_neighbors must be an integer, got {k!r}")
+        if k < 2:
+            raise ValueError(
+                f"n_neighbors must be >= 2 (it counts the point itself, as in umap-learn), got {k}"
+            )
+        k = int(k)
+        if k > n_samples:
+            warnings.warn(
+                f"n_neighbors={k} is larger than the data set ({n_samples} samples); "
+                f"using n_neighbors={n_samples}",
+                UserWarning,
+                stacklevel=3,
+            )
+            k = n_samples
+        n_epochs = _DEFAULTS.n_epochs if self.n_epochs is None else self.n_epochs
+        hidden = self.hidden_layers
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Iterable):
+            raise ValueError(
+                f"hidden_layers must be a sequence of ints, e.g. (256, 256), got {hidden!r}"
+            )
+        return UmapConfig(
+            n_neighbors=k - 1,  # umap-learn counts the point itself, pumap does not
+            n_components=_plain(self.n_components),
+            metric=self.metric,
+            min_dist=_plain(self.min_dist),
+            spread=_plain(self.spread),
+            n_epochs=_plain(n_epochs),
+            batch_size=_plain(self.batch_size),
+            negative_sample_rate=_plain(self.negative_sample_rate),
+            learning_rate=_plain(self.learning_rate),
+            hidden_layers=tuple(_plain(w) for w in hidden),
+            standardize=_plain(self.standardize),
+            pca_init=_plain(self.pca_init),
+            knn_method=self.knn_method,
+            seed=_seed_from(self.random_state),
+            device=self.device,
+            verbose=_plain(self.verbose),
+        )
+
+    @property
+    def _n_features_out(self) -> int:
+        """Output width, for ``get_feature_names_out`` (``parametricumap0``, ...)."""
+        return int(self.fitted_.n_components)
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = False
+        tags.input_tags.sparse = False
+        # The encoder computes in float32 whatever the input's precision.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def _more_tags(self) -> dict[str, Any]:  # scikit-learn < 1.6
+        return {"preserves_dtype": [np.float32], "allow_nan": False}
+
+
+def _to_numpy(array: Any) -> np.ndarray:
+    """A NumPy copy of an embedding that may be a (device) torch tensor."""
+    if hasattr(array, "detach"):
+        array = array.detach().cpu().numpy()
+    return np.asarray(array, dtype=np.float32)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars (from grids built with ``np.arange`` etc.) to Python numbers."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _seed_from(random_state: Any) -> int | None:
+    """An int seed (or None) from scikit-learn's ``random_state`` conventions."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise ValueError(
+            "random_state must be None, a non-negative int, a numpy.random.RandomState or a "
+            f"numpy.random.Generator, got {random_state!r}"
+        )
+    if random_state < 0:
+        raise ValueError(f"random_state must be >= 0, got {random_state}")
+    return int(random_state)
