@@ -1,19 +1,22 @@
 """pumap: parametric UMAP in PyTorch."""
 
 from ._version import __version__
+from .checkpoint import CheckpointError
 from .config import UmapConfig
 from .fitted import FittedUmap
 from .io import ModelFormatError
 from .knn import KnnGraph
-from .trainer import EpochProgress, TrainingDiverged
+from .trainer import EpochProgress, TrainingDiverged, TrainingInterrupted
 from .umap import Umap
 
 __all__ = [
+    "CheckpointError",
     "EpochProgress",
     "FittedUmap",
     "KnnGraph",
     "ModelFormatError",
     "TrainingDiverged",
+    "TrainingInterrupted",
     "Umap",
     "UmapConfig",
     "__version__",

@@ -89,11 +89,13 @@ class FittedUmap:
     @torch.inference_mode()
     def _embed(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         device = self.device
-        parts = []
+        # One preallocated output: collecting batch results in a list and concatenating them
+        # fragments the allocator, and memory then grows with n instead of with the batch.
+        out = torch.empty((x.shape[0], self.n_components), dtype=torch.float32, device=device)
         for start in range(0, x.shape[0], batch_size):
             chunk = x[start : start + batch_size].to(device, non_blocking=True)
-            parts.append(self.encoder(self.standardizer(chunk)).float())
-        return torch.cat(parts)
+            out[start : start + chunk.shape[0]] = self.encoder(self.standardizer(chunk))
+        return out
 
     def save(self, path: str | Path, *, include_embedding: bool = False) -> None:
         """Write the model to ``path``; ``.gguf`` gives GGUF, anything else safetensors."""

@@ -6,17 +6,22 @@ synchronisation. The loss is read back once per epoch, for progress and for the 
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
 
+from .checkpoint import Checkpointer, TrainingState, capture_state, restore_state
 from .graph import FuzzyGraph
 from .loss import umap_loss
 from .sampler import EdgeSampler
+
+log = logging.getLogger(__name__)
 
 PCA_INIT_MAX_COORD = 10.0  # the warm start's target spans [-10, 10], as umap-learn's init does
 PCA_INIT_EPOCHS = 4  # passes over the points to fit the encoder to the PCA target
@@ -48,8 +53,46 @@ class EpochProgress:
 Callback = Callable[[EpochProgress], None]
 
 
-class TrainingDiverged(FloatingPointError):
+class TrainingDiverged(FloatingPointError):  # noqa: N818 - public name
     """The loss became NaN or infinite; the message names the last good epoch."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training was stopped by Ctrl-C (or a `KeyboardInterrupt` raised in a callback).
+
+    A subclass of `KeyboardInterrupt`, so scripts stop as they would on a bare Ctrl-C.
+
+    Attributes
+    ----------
+    epoch : int
+        Epochs finished before the interruption (the unfinished one is dropped).
+    n_epochs : int
+        Epochs the fit was to run.
+    checkpoint_path : str or None
+        The checkpoint file, if the fit was writing one.
+    checkpoint_epoch : int or None
+        The epoch of the last checkpoint written, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        epoch: int = 0,
+        n_epochs: int = 0,
+        checkpoint_path: str | None = None,
+        checkpoint_epoch: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.epoch = epoch
+        self.n_epochs = n_epochs
+        self.checkpoint_path = checkpoint_path
+        self.checkpoint_epoch = checkpoint_epoch
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (
+            type(self),
+            (str(self), self.epoch, self.n_epochs, self.checkpoint_path, self.checkpoint_epoch),
+        )
 
 
 def pca_projection(x: torch.Tensor, n_components: int, generator: torch.Generator) -> torch.Tensor:
@@ -89,17 +132,44 @@ def fit_to_target(
     epochs: int = PCA_INIT_EPOCHS,
     batch_size: int = PCA_INIT_BATCH,
 ) -> None:
-    """Regress the encoder's output onto ``target`` (mean squared error) for a few epochs."""
+    """Regress the encoder's output onto ``target`` (mean squared error) for a few epochs.
+
+    Raises
+    ------
+    TrainingDiverged
+        If the regression's loss is not finite at the end of an epoch.
+    """
     optimizer = torch.optim.Adam(encoder.parameters(), lr=learning_rate)
     n = x.shape[0]
-    for _ in range(epochs):
+    for epoch in range(1, epochs + 1):
         order = torch.randperm(n, generator=generator, device=x.device)
+        running = torch.zeros((), device=x.device)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            loss = ((encoder(x[idx]) - target[idx]) ** 2).mean()
+            loss = ((encoder(_rows(x, idx)) - _rows(target, idx)) ** 2).mean()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
+            running += loss.detach()
+        if not math.isfinite(float(running)):  # one sync per epoch
+            raise TrainingDiverged(
+                f"the PCA warm start's loss became {float(running)} in its epoch {epoch}; "
+                "lower learning_rate, check the input's scale, or pass pca_init=False"
+            )
+
+
+AUTO_STEPS = 300  # optimiser steps that n_epochs=None aims for
+AUTO_EPOCHS_RANGE = (10, 500)
+
+
+def auto_n_epochs(n_edges: int, batch_size: int) -> int:
+    """Epochs for about `AUTO_STEPS` optimiser steps, within `AUTO_EPOCHS_RANGE`.
+
+    Small graphs get many epochs (each a step or two); large graphs, where one epoch is many
+    steps over fresh points, get few.
+    """
+    low, high = AUTO_EPOCHS_RANGE
+    return int(min(high, max(low, math.ceil(AUTO_STEPS / steps_per_epoch(n_edges, batch_size)))))
 
 
 def steps_per_epoch(n_edges: int, batch_size: int) -> int:
@@ -121,40 +191,71 @@ def train_umap(
     generator: torch.Generator,
     callback: Callback | None = None,
     verbose: bool = False,
+    initial_state: TrainingState | None = None,
+    checkpointer: Checkpointer | None = None,
 ) -> list[float]:
     """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
 
     ``x`` (the encoder's input) and ``graph`` must be on the encoder's device. The learning
     rate decays linearly to zero over the fit, as UMAP's own step size does.
 
+    Parameters
+    ----------
+    initial_state : TrainingState, optional
+        A checkpoint's state to continue from: the encoder, Adam and ``generator`` are
+        restored and training goes on at the next epoch, so that the result is bit for bit
+        that of a fit that never stopped. The returned losses include the restored ones.
+    checkpointer : Checkpointer, optional
+        Writes the state after every epoch it says is due (after the epoch's NaN check,
+        before ``callback``).
+
     Raises
     ------
     TrainingDiverged
         If an epoch's loss is not finite.
+    TrainingInterrupted
+        On `KeyboardInterrupt` (Ctrl-C, or raised by ``callback``): the current step is
+        dropped, the progress bar closed and a warning logged that names the last finished
+        epoch and the last checkpoint.
     """
+    batch_size = min(batch_size, graph.n_edges)  # a bigger batch only repeats edges
     sampler = EdgeSampler(graph, batch_size, negative_sample_rate, generator)
     optimizer = torch.optim.Adam(encoder.parameters(), lr=learning_rate)
     per_epoch = steps_per_epoch(graph.n_edges, batch_size)
     total = per_epoch * n_epochs
     embed_all = 2 * batch_size >= x.shape[0]
-    bar = _progress_bar(n_epochs, verbose)
     losses: list[float] = []
-    start_time = time.perf_counter()
     step = 0
+    if initial_state is not None:
+        if initial_state.epoch > n_epochs:
+            raise ValueError(
+                f"the checkpoint is at epoch {initial_state.epoch}, past n_epochs={n_epochs}"
+            )
+        restore_state(initial_state, encoder, optimizer, generator)
+        losses = list(initial_state.losses)
+        step = initial_state.step
+    done = len(losses)  # epochs finished
+    bar = _progress_bar(n_epochs, verbose, initial=done)
+    start_time = time.perf_counter()
     try:
-        for epoch in range(1, n_epochs + 1):
+        for epoch in range(done + 1, n_epochs + 1):
             running = torch.zeros((), device=x.device)
             for _ in range(per_epoch):
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate * (1.0 - step / total)
                 batch = sampler.sample()
                 if embed_all:  # cheaper to embed every point once than 2B rows with repeats
-                    emb = encoder(x)[batch.points]
+                    emb = _rows(encoder(x), batch.points)
                 else:
-                    emb = encoder(x[batch.points])
+                    emb = encoder(_rows(x, batch.points))
                 half = batch.batch_size
                 loss = umap_loss(
-                    emb[:half], emb[half:], emb[batch.negative_head], emb[batch.negative_tail], a, b
+                    emb[:half],
+                    emb[half:],
+                    _rows(emb, batch.negative_head),
+                    _rows(emb, batch.negative_tail),
+                    a,
+                    b,
                 )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -163,26 +264,86 @@ def train_umap(
                 step += 1
             epoch_loss = float(running) / per_epoch  # the one sync of the epoch
             if not math.isfinite(epoch_loss):
-                last = f"epoch {epoch - 1}" if epoch > 1 else "no epoch"
-                raise TrainingDiverged(
-                    f"the UMAP loss became {epoch_loss} in epoch {epoch} ({last} finished cleanly); "
-                    "lower learning_rate or check the input's scale"
-                )
+                raise TrainingDiverged(_diverged_message(epoch_loss, epoch, checkpointer))
             losses.append(epoch_loss)
+            done = epoch
+            if checkpointer is not None and checkpointer.due(epoch, n_epochs):
+                checkpointer.save(capture_state(epoch, step, losses, encoder, optimizer, generator))
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix(loss=f"{epoch_loss:.4f}")
             if callback is not None:
-                callback(EpochProgress(epoch, n_epochs, epoch_loss, time.perf_counter() - start_time))
+                elapsed = time.perf_counter() - start_time
+                callback(EpochProgress(epoch, n_epochs, epoch_loss, elapsed))
+    except TrainingInterrupted:
+        raise
+    except KeyboardInterrupt as interrupt:
+        if bar is not None:
+            bar.close()
+        stopped = _interrupted(done, n_epochs, checkpointer)
+        log.warning("%s", stopped)
+        raise stopped from interrupt
     finally:
         if bar is not None:
             bar.close()
     return losses
 
 
-def _progress_bar(total: int, verbose: bool):  # noqa: ANN202 - tqdm's type is optional
+def _diverged_message(loss: float, epoch: int, checkpointer: Checkpointer | None) -> str:
+    last = f"epoch {epoch - 1}" if epoch > 1 else "no epoch"
+    message = (
+        f"the UMAP loss became {loss} in epoch {epoch} ({last} finished cleanly); "
+        "lower learning_rate or check the input's scale"
+    )
+    if checkpointer is not None and checkpointer.last_epoch is not None:
+        message += f"; the checkpoint of epoch {checkpointer.last_epoch} is in {checkpointer.path}"
+    return message
+
+
+def _interrupted(
+    done: int, n_epochs: int, checkpointer: Checkpointer | None
+) -> TrainingInterrupted:
+    """The exception (and warning text) for a fit stopped after ``done`` finished epochs."""
+    where = (
+        f"pumap: training interrupted after epoch {done} of {n_epochs}"
+        if done > 0
+        else f"pumap: training interrupted in its first epoch (of {n_epochs})"
+    )
+    if checkpointer is None:
+        return TrainingInterrupted(
+            f"{where}; no checkpoint was written (pass checkpoint_path= to fit to be able to "
+            "resume)",
+            done,
+            n_epochs,
+        )
+    path = str(checkpointer.path)
+    if checkpointer.last_epoch is None:
+        return TrainingInterrupted(
+            f"{where}; no checkpoint had been written yet to {path}", done, n_epochs, path
+        )
+    return TrainingInterrupted(
+        f"{where}; the checkpoint of epoch {checkpointer.last_epoch} is in {path}: continue "
+        f"with fit(X, resume_from={path!r})",
+        done,
+        n_epochs,
+        path,
+        checkpointer.last_epoch,
+    )
+
+
+def _progress_bar(total: int, verbose: bool, initial: int = 0) -> Any:
     if not verbose:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="pumap training", unit="epoch")
+    return tqdm(total=total, initial=initial, desc="pumap training", unit="epoch")
+
+
+def _rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``t[index]`` for a 1-D ``index``, with a deterministic backward pass.
+
+    The backward of advanced indexing (``index_put_`` with accumulation) adds repeated rows
+    with atomic float additions on several CPU threads, in an order that changes from run to
+    run; ``index_select``'s backward (``index_add_``) adds them in index order.
+    """
+    return t.index_select(0, index)

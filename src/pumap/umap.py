@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import logging
+import math
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
+from .checkpoint import (
+    Checkpointer,
+    CheckpointError,
+    check_resumable,
+    check_state_fits,
+    data_fingerprint,
+    graph_fingerprint,
+    read_checkpoint,
+)
 from .config import UmapConfig
 from .device import resolve_device
 from .encoder import build_encoder
@@ -17,10 +29,28 @@ from .fitted import FittedUmap
 from .graph import fuzzy_simplicial_set
 from .knn import build_knn
 from .loss import find_ab_params
-from .preprocess import Standardizer, as_float32_matrix, check_enough_points
-from .trainer import Callback, fit_to_target, pca_init_target, train_umap
+from .preprocess import (
+    Standardizer,
+    as_float32_matrix,
+    check_enough_points,
+    check_not_constant,
+)
+from .trainer import (
+    Callback,
+    TrainingDiverged,
+    TrainingInterrupted,
+    auto_n_epochs,
+    fit_to_target,
+    pca_init_target,
+    train_umap,
+)
 
 log = logging.getLogger(__name__)
+
+# Data whose largest magnitude is beyond 2**40 (about 1e12) or below 2**-40 is scaled by a
+# power of two for the k-NN search, so that float32 squared distances neither overflow nor
+# underflow (see `_knn_input`).
+KNN_SAFE_EXPONENT = 40
 
 
 class Umap:
@@ -57,39 +87,141 @@ class Umap:
             raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
         self.encoder = encoder
 
-    def fit(self, data: Any, callback: Callback | None = None) -> FittedUmap:
+    def fit(
+        self,
+        data: Any,
+        callback: Callback | None = None,
+        *,
+        checkpoint_path: str | os.PathLike[str] | None = None,
+        checkpoint_every: int | None = None,
+        resume_from: str | os.PathLike[str] | None = None,
+    ) -> FittedUmap:
         """Build the fuzzy graph of ``data`` and train the encoder on it.
 
         Parameters
         ----------
         data : array-like or torch.Tensor, shape (n_samples, n_features)
+            Real numbers (integers and float64 are converted to float32 once), finite, at
+            least ``n_neighbors + 1`` rows and not all identical.
         callback : callable, optional
-            Called with an `EpochProgress` after every epoch.
+            Called with an `EpochProgress` after every epoch; it may raise
+            `KeyboardInterrupt` to stop the fit as Ctrl-C does.
+        checkpoint_path : str or os.PathLike, optional
+            Write the training state to this file (atomically, replacing it each time) every
+            ``checkpoint_every`` epochs and after the last one.
+        checkpoint_every : int, optional
+            Epochs between checkpoints; 1 when only ``checkpoint_path`` is given.
+        resume_from : str or os.PathLike, optional
+            A checkpoint of an interrupted fit of the same data with the same options (apart
+            from ``verbose``, and ``device`` if it is of the same kind): training continues
+            after its epoch and ends, on the same device, with the embedding the uninterrupted
+            fit would have given, bit for bit. With ``seed=None`` the checkpoint's seed is
+            used. May equal ``checkpoint_path``.
 
         Returns
         -------
         FittedUmap
             With ``embedding`` (NumPy float32) of ``data`` and per-stage ``timings`` (seconds).
+
+        Raises
+        ------
+        ValueError
+            For invalid ``data`` or arguments, naming them (see docs/reliability.md).
+        CheckpointError
+            If ``resume_from`` cannot be read or was written for other data or options.
+        TrainingDiverged
+            If the loss becomes NaN or infinite.
+        TrainingInterrupted
+            A `KeyboardInterrupt` (Ctrl-C) during training, after logging a warning that
+            names the last finished epoch and checkpoint.
         """
+        every = _check_checkpoint_args(checkpoint_path, checkpoint_every)
+        progress = _Progress()
+        try:
+            return self._fit(data, callback, checkpoint_path, every, resume_from, progress)
+        except TrainingInterrupted:
+            raise  # training has said where it stopped
+        except KeyboardInterrupt as interrupt:
+            done = progress.epochs
+            where = f"pumap: fit interrupted during {progress.stage}"
+            if done and checkpoint_path is not None:
+                where += f" (training had finished; its last checkpoint is in {checkpoint_path})"
+            stopped = TrainingInterrupted(
+                where,
+                done,
+                self.config.n_epochs or 0,
+                str(checkpoint_path) if checkpoint_path is not None else None,
+                done if done and checkpoint_path is not None else None,
+            )
+            log.warning("%s", stopped)
+            raise stopped from interrupt
+
+    def _fit(
+        self,
+        data: Any,
+        callback: Callback | None,
+        checkpoint_path: str | os.PathLike[str] | None,
+        every: int,
+        resume_from: str | os.PathLike[str] | None,
+        progress: _Progress,
+    ) -> FittedUmap:
         cfg = self.config
         x = as_float32_matrix(data, "X")
         check_enough_points(x.shape[0], cfg.n_neighbors)
+        check_not_constant(x, "X")
         device = resolve_device(cfg.device)
-        seed = cfg.seed if cfg.seed is not None else int(np.random.SeedSequence().entropy % 2**63)
+        resumed = read_checkpoint(resume_from) if resume_from is not None else None
+        if resumed is not None and cfg.seed is None:
+            seed = resumed.config.get("seed")
+            if isinstance(seed, bool) or not isinstance(seed, int):
+                raise CheckpointError(resume_from, f"the checkpoint's seed {seed!r} is invalid")
+        elif cfg.seed is not None:
+            seed = cfg.seed
+        else:
+            seed = int(np.random.SeedSequence().entropy % 2**63)
+        run_config = cfg.replace(seed=seed).to_dict()
+        keeps_state = resumed is not None or checkpoint_path is not None
+        fingerprint = data_fingerprint(x) if keeps_state else None
+        if resumed is not None:
+            check_resumable(resumed, resume_from, run_config, fingerprint)
         timings: dict[str, float] = {}
 
+        progress.stage = "the k-NN search"
         clock = time.perf_counter()
         knn = build_knn(
-            x, cfg.n_neighbors, cfg.metric, cfg.knn_method, seed=seed, device=device, verbose=cfg.verbose
+            _knn_input(x),
+            cfg.n_neighbors,
+            cfg.metric,
+            cfg.knn_method,
+            seed=seed,
+            device=device,
+            verbose=cfg.verbose,
         )
         timings["knn"] = _lap(clock, device)
 
+        progress.stage = "the fuzzy graph's construction"
         clock = time.perf_counter()
         graph = fuzzy_simplicial_set(knn)
         a, b = find_ab_params(cfg.spread, cfg.min_dist)
         timings["graph"] = _lap(clock, device)
         del knn
+        n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
+        checkpointer = None
+        if keeps_state:
+            graph_print = graph_fingerprint(graph)
+            if resumed is not None and resumed.graph != graph_print:
+                log.warning(
+                    "the fuzzy graph rebuilt from %s differs from the one it was written with "
+                    "(NN-Descent on another number of threads?); training continues, but will "
+                    "not reproduce the uninterrupted fit bit for bit",
+                    resume_from,
+                )
+            if checkpoint_path is not None:
+                checkpointer = Checkpointer(
+                    Path(checkpoint_path), every, run_config, fingerprint, graph_print
+                )
 
+        progress.stage = "the encoder's initialisation"
         clock = time.perf_counter()
         standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
         inputs = standardizer(x.to(device))
@@ -99,10 +231,13 @@ class Umap:
             encoder = build_encoder(x.shape[1], cfg.hidden_layers, cfg.n_components, init)
         encoder = encoder.to(device).train()
         generator = torch.Generator(device=device).manual_seed(seed)
-        if cfg.pca_init:
+        if cfg.pca_init and resumed is None:  # a checkpoint's encoder replaces the warm start
             target = pca_init_target(inputs, cfg.n_components, generator)
             fit_to_target(encoder, inputs, target, cfg.learning_rate, generator)
         timings["init"] = _lap(clock, device)
+
+        if resumed is not None:
+            check_state_fits(resumed.state, resume_from, encoder, device)
 
         clock = time.perf_counter()
         losses = train_umap(
@@ -111,19 +246,31 @@ class Umap:
             graph.to(device),
             a=a,
             b=b,
-            n_epochs=cfg.n_epochs,
+            n_epochs=n_epochs,
             batch_size=cfg.batch_size,
             negative_sample_rate=cfg.negative_sample_rate,
             learning_rate=cfg.learning_rate,
             generator=generator,
             callback=callback,
             verbose=cfg.verbose,
+            initial_state=resumed.state if resumed is not None else None,
+            checkpointer=checkpointer,
         )
         timings["train"] = _lap(clock, device)
+        progress.stage, progress.epochs = "the final embedding", n_epochs
 
         clock = time.perf_counter()
-        fitted = FittedUmap(encoder, standardizer, cfg, a, b, losses=losses)
-        fitted.embedding = fitted.transform(x.numpy())
+        # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
+        ran = cfg.replace(seed=seed, n_epochs=n_epochs)
+        fitted = FittedUmap(encoder, standardizer, ran, a, b, losses=losses)
+        fitted.embedding = fitted.transform(x.cpu().numpy())
+        bad_rows = int((~np.isfinite(fitted.embedding)).any(axis=1).sum())
+        if bad_rows:
+            raise TrainingDiverged(
+                f"the encoder maps {bad_rows} of the {x.shape[0]} rows of X to NaN or infinity "
+                f"although the loss stayed finite (last epoch's loss {losses[-1]:.4g}); lower "
+                "learning_rate or check the input's scale"
+            )
         timings["embed"] = _lap(clock, device)
         fitted.timings = timings
         log.info("fit timings (s): %s", timings)
@@ -131,6 +278,56 @@ class Umap:
 
     def __repr__(self) -> str:
         return f"Umap({self.config!r})"
+
+
+class _Progress:
+    """Which stage a fit is in, for the message of an interrupt outside training."""
+
+    def __init__(self) -> None:
+        self.stage = "the input checks"
+        self.epochs = 0  # epochs finished, once training is over
+
+
+def _check_checkpoint_args(
+    checkpoint_path: str | os.PathLike[str] | None, checkpoint_every: int | None
+) -> int:
+    """Validate the checkpoint arguments of `Umap.fit`; return the interval in epochs."""
+    if checkpoint_every is not None:
+        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
+            raise ValueError(f"checkpoint_every must be an integer, got {checkpoint_every!r}")
+        if checkpoint_every < 1:
+            raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
+        if checkpoint_path is None:
+            raise ValueError("checkpoint_every is set but checkpoint_path is not; pass both")
+    if checkpoint_path is not None:
+        if not isinstance(checkpoint_path, (str, os.PathLike)):
+            raise ValueError(f"checkpoint_path must be a path, got {checkpoint_path!r}")
+        path = Path(checkpoint_path)
+        if path.is_dir():
+            raise ValueError(f"checkpoint_path {str(path)!r} is a directory; name a file in it")
+        if not path.parent.is_dir():
+            raise ValueError(
+                f"checkpoint_path {str(path)!r}: the folder {str(path.parent)!r} does not exist"
+            )
+    return checkpoint_every or 1
+
+
+def _knn_input(x: torch.Tensor) -> torch.Tensor:
+    """``x`` scaled by a power of two (exactly) when its magnitude would break float32 distances.
+
+    Squared distances overflow float32 above about 1e19 and underflow below about 1e-19; the
+    fuzzy graph does not change when all distances are scaled alike, so data far outside
+    ``[2**-KNN_SAFE_EXPONENT, 2**KNN_SAFE_EXPONENT]`` is brought to a largest magnitude in
+    ``[0.5, 1)`` for the k-NN search only. Other data is returned as is (no copy).
+    """
+    low, high = torch.aminmax(x)
+    top = max(-float(low), float(high))
+    if top == 0.0 or not math.isfinite(top):
+        return x
+    exponent = math.frexp(top)[1]
+    if abs(exponent) <= KNN_SAFE_EXPONENT:
+        return x
+    return torch.ldexp(x, torch.tensor(-exponent, dtype=torch.int32, device=x.device))
 
 
 def _lap(start: float, device: torch.device) -> float:
