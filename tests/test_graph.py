@@ -49,7 +49,7 @@ def reference_graph(indices: np.ndarray, dist: np.ndarray) -> np.ndarray:
     sigma, rho = reference_sigma_rho(dist)
     p = np.zeros((n, n))
     for i in range(n):
-        for j, d in zip(indices[i], dist[i]):
+        for j, d in zip(indices[i], dist[i], strict=False):
             p[i, j] = 1.0 if d - rho[i] <= 0 else math.exp(-(d - rho[i]) / sigma[i])
     return p + p.T - p * p.T
 
@@ -88,7 +88,10 @@ def test_fuzzy_union_of_both_directions() -> None:
     indices = torch.tensor([[1], [0], [0]])
     weights = torch.tensor([[0.5], [0.4], [0.2]], dtype=torch.float64)
     graph = fuzzy_union(indices, weights)
-    edges = {(int(h), int(t)): float(w) for h, t, w in zip(graph.head, graph.tail, graph.weight)}
+    edges = {
+        (int(h), int(t)): float(w)
+        for h, t, w in zip(graph.head, graph.tail, graph.weight, strict=False)
+    }
     assert edges == pytest.approx({(0, 1): 0.5 + 0.4 - 0.2, (0, 2): 0.2})
 
 

@@ -44,7 +44,9 @@ def test_loss_matches_float64_reference(rng: np.random.Generator) -> None:
 def test_loss_is_finite_at_zero_and_huge_distances() -> None:
     zero = torch.zeros(3, 2, requires_grad=True)
     far = torch.full((3, 2), 1e6)
-    loss = umap_loss(zero, zero, zero, zero, 1.577, 0.895) + umap_loss(zero, far, zero, far, 1.577, 0.895)
+    loss = umap_loss(zero, zero, zero, zero, 1.577, 0.895) + umap_loss(
+        zero, far, zero, far, 1.577, 0.895
+    )
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(zero.grad).all()
 

@@ -21,7 +21,9 @@ def test_edges_are_drawn_in_proportion_to_weight() -> None:
     h, t = batch.points[:20000], batch.points[20000:]
     key = torch.minimum(h, t) * 4 + torch.maximum(h, t)
     counts = torch.stack([(key == k).sum() for k in (1, 2, 7, 11)]).double() / 20000
-    torch.testing.assert_close(counts, torch.tensor([0.5, 0.25, 0.125, 0.125], dtype=torch.float64), atol=0.015, rtol=0)
+    torch.testing.assert_close(
+        counts, torch.tensor([0.5, 0.25, 0.125, 0.125], dtype=torch.float64), atol=0.015, rtol=0
+    )
     assert 0.45 < float((h < t).double().mean()) < 0.55  # orientation is random
 
 
@@ -38,5 +40,5 @@ def test_same_seed_same_batches() -> None:
     for _ in range(2):
         sampler = EdgeSampler(small_graph(), 32, 2, torch.Generator().manual_seed(3))
         draws.append([sampler.sample().points for _ in range(3)])
-    for a, b in zip(*draws):
+    for a, b in zip(*draws, strict=False):
         assert torch.equal(a, b)

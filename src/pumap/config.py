@@ -35,12 +35,16 @@ class UmapConfig:
     min_dist, spread : float
         Shape of the low-dimensional similarity curve ``1 / (1 + a d^(2b))``; ``a`` and ``b``
         are fitted from them as in umap-learn. ``min_dist`` must lie in ``[0, spread]``.
-    n_epochs : int
+    n_epochs : int or None
         Training length. **One epoch is as many sampled positive edges as the fuzzy graph has
         edges**, drawn in proportion to their weights: an edge of weight ``w`` is seen about ``w``
-        times per epoch on average. It is not a pass over the points.
+        times per epoch on average. It is not a pass over the points. ``None`` (default) picks
+        enough epochs for about 300 optimiser steps, at least 10 and at most 500
+        (`pumap.trainer.auto_n_epochs`).
     batch_size : int
         Positive edges per optimisation step (each brings ``negative_sample_rate`` negatives).
+        When ``2 * batch_size`` reaches the number of points, each step embeds every point once
+        and takes its pairs from there, so a large batch costs no more than a full pass.
     negative_sample_rate : int
         Negative pairs per positive edge, drawn from the points of the same batch.
     learning_rate : float
@@ -58,7 +62,8 @@ class UmapConfig:
     seed : int or None
         Seed of every random draw of the fit; ``None`` draws a fresh one.
     device : str
-        ``"auto"`` (CUDA or ROCm, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"``.
+        ``"auto"`` (CUDA or ROCm, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:N"``,
+        ``"mps"``.
     verbose : bool
         Show progress bars.
     """
@@ -68,11 +73,11 @@ class UmapConfig:
     metric: str = "euclidean"
     min_dist: float = 0.1
     spread: float = 1.0
-    n_epochs: int = 40
-    batch_size: int = 4096
+    n_epochs: int | None = None
+    batch_size: int = 65536
     negative_sample_rate: int = 5
     learning_rate: float = 3e-3
-    hidden_layers: tuple[int, ...] = field(default=(256, 256))
+    hidden_layers: tuple[int, ...] = field(default=(128, 128))
     standardize: bool = True
     pca_init: bool = True
     knn_method: str = "auto"
@@ -90,9 +95,11 @@ class UmapConfig:
         _check_float("min_dist", self.min_dist)
         if self.min_dist > self.spread:
             raise ValueError(
-                f"min_dist must be at most spread, got min_dist={self.min_dist} > spread={self.spread}"
+                f"min_dist must be at most spread, got min_dist={self.min_dist} "
+                f"> spread={self.spread}"
             )
-        _check_int("n_epochs", self.n_epochs, 1)
+        if self.n_epochs is not None:
+            _check_int("n_epochs", self.n_epochs, 1)
         _check_int("batch_size", self.batch_size, 1)
         _check_int("negative_sample_rate", self.negative_sample_rate, 0)
         _check_float("learning_rate", self.learning_rate, strictly_positive=True)
@@ -105,8 +112,7 @@ class UmapConfig:
             _check_int("seed", self.seed, 0)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ValueError(
-                "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', "
-                f"got {self.device!r}"
+                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"
             )
         _check_bool("verbose", self.verbose)
 

@@ -7,7 +7,9 @@ import torch
 
 def available_devices() -> list[str]:
     """Names of the devices PyTorch can use here, CPU last."""
-    names = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    names = (
+        [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    )
     if _mps_available():
         names.append("mps")
     names.append("cpu")
@@ -37,12 +39,16 @@ def resolve_device(name: str | torch.device) -> torch.device:
     there = ", ".join(available_devices())
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise ValueError(f"device {name!r} was asked for but CUDA is not available; there is: {there}")
+            raise ValueError(
+                f"device {name!r} was asked for but CUDA is not available; there is: {there}"
+            )
         if device.index is not None and device.index >= torch.cuda.device_count():
             raise ValueError(f"device {name!r} does not exist; there is: {there}")
     elif device.type == "mps":
         if not _mps_available():
-            raise ValueError(f"device {name!r} was asked for but MPS is not available; there is: {there}")
+            raise ValueError(
+                f"device {name!r} was asked for but MPS is not available; there is: {there}"
+            )
     elif device.type != "cpu":
         raise ValueError(f"device {name!r} is not supported; use one of: auto, {there}")
     return device

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import torch
@@ -24,7 +25,7 @@ class MLP(nn.Sequential):
     def __init__(self, n_features: int, hidden_layers: tuple[int, ...], n_components: int) -> None:
         widths = [n_features, *hidden_layers]
         layers: list[nn.Module] = []
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        for fan_in, fan_out in itertools.pairwise(widths):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
         layers.append(nn.Linear(widths[-1], n_components))
         super().__init__(*layers)
@@ -46,7 +47,11 @@ class MLP(nn.Sequential):
     def from_spec(cls, spec: dict[str, Any]) -> MLP:
         if spec.get("type") != "mlp" or spec.get("activation", "relu") != "relu":
             raise ValueError(f"not an MLP spec: {spec!r}")
-        return cls(int(spec["n_features"]), tuple(int(w) for w in spec["hidden_layers"]), int(spec["n_components"]))
+        return cls(
+            int(spec["n_features"]),
+            tuple(int(w) for w in spec["hidden_layers"]),
+            int(spec["n_components"]),
+        )
 
 
 def build_encoder(

@@ -49,7 +49,7 @@ class FuzzyGraph:
         )
 
     def to_scipy(self) -> scipy.sparse.csr_matrix:
-        """The symmetric ``(n, n)`` sparse matrix, both directions stored (as umap-learn's graph)."""
+        """The symmetric ``(n, n)`` sparse matrix with both directions stored, as umap-learn."""
         h = self.head.cpu().numpy()
         t = self.tail.cpu().numpy()
         w = self.weight.cpu().numpy().astype(np.float64)
@@ -63,13 +63,15 @@ def _float_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
-def nearest_nonzero_distance(distances: torch.Tensor, local_connectivity: float = 1.0) -> torch.Tensor:
+def nearest_nonzero_distance(
+    distances: torch.Tensor, local_connectivity: float = 1.0
+) -> torch.Tensor:
     """rho: per row, the distance to the ``local_connectivity``-th neighbour at non-zero distance.
 
     ``distances`` is ``(n, k)`` sorted ascending. Rows with fewer non-zero distances than
     ``local_connectivity`` take their largest one; rows of zeros get 0.
     """
-    n, k = distances.shape
+    _n, k = distances.shape
     n_zero = (distances <= 0).sum(dim=1)
     n_nonzero = k - n_zero
     index = int(np.floor(local_connectivity))
@@ -126,7 +128,9 @@ def smooth_knn_dist(
         hi = torch.where(too_big, mid, hi)
         lo = torch.where(too_small, mid, lo)
         mid = torch.where(
-            too_big | (too_small & torch.isfinite(hi)), (lo + hi) / 2, torch.where(too_small, mid * 2, mid)
+            too_big | (too_small & torch.isfinite(hi)),
+            (lo + hi) / 2,
+            torch.where(too_small, mid * 2, mid),
         )
     # Floors as in umap-learn; the means count the point itself, at distance 0.
     mean_row = dist.sum(dim=1) / (k + 1)

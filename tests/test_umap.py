@@ -1,0 +1,144 @@
+"""Umap.fit end to end: options, input and output types, callbacks, custom encoders, quality."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from pumap import EpochProgress, FittedUmap, Umap, UmapConfig
+
+TINY = {"n_neighbors": 5, "n_epochs": 3, "hidden_layers": (16,), "seed": 0, "verbose": False}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("n_neighbors", 0),
+        ("n_neighbors", 2.5),
+        ("n_components", 0),
+        ("metric", "manhattan"),
+        ("min_dist", -0.1),
+        ("min_dist", 2.0),  # above spread
+        ("spread", 0.0),
+        ("n_epochs", 0),
+        ("batch_size", 0),
+        ("negative_sample_rate", -1),
+        ("learning_rate", 0.0),
+        ("learning_rate", float("nan")),
+        ("hidden_layers", (16, 0)),
+        ("standardize", "yes"),
+        ("pca_init", 1),
+        ("knn_method", "annoy"),
+        ("seed", -1),
+        ("device", "gpu"),
+        ("device", "cuda:x"),
+        ("verbose", None),
+    ],
+)
+def test_config_rejects_each_bad_value_naming_the_field(field: str, value: object) -> None:
+    with pytest.raises(ValueError, match=field):
+        UmapConfig(**{field: value})
+
+
+def test_config_round_trips_through_a_dict() -> None:
+    cfg = UmapConfig(n_neighbors=7, hidden_layers=[8, 4], seed=3)
+    assert cfg.hidden_layers == (8, 4)
+    assert UmapConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(ValueError, match="unknown UmapConfig field"):
+        UmapConfig.from_dict({**cfg.to_dict(), "n_neighbours": 3})
+
+
+def test_keyword_options_override_the_config() -> None:
+    model = Umap(UmapConfig(n_neighbors=30, metric="cosine"), n_epochs=5)
+    assert (model.config.n_neighbors, model.config.metric, model.config.n_epochs) == (
+        30,
+        "cosine",
+        5,
+    )
+    assert Umap(n_neighbors=30).config == UmapConfig(n_neighbors=30)
+
+
+def test_fit_returns_a_fitted_model_with_numpy_embedding(blobs) -> None:
+    x, _ = blobs
+    fitted = Umap(**TINY).fit(x)
+    assert isinstance(fitted, FittedUmap)
+    assert isinstance(fitted.embedding, np.ndarray)
+    assert fitted.embedding.shape == (300, 2) and fitted.embedding.dtype == np.float32
+    assert set(fitted.timings) == {"knn", "graph", "init", "train", "embed"}
+    assert fitted.losses[-1] < fitted.losses[0]
+
+
+def test_transform_keeps_the_input_type(blobs) -> None:
+    pd = pytest.importorskip("pandas")
+    x, _ = blobs
+    fitted = Umap(**TINY).fit(x)
+    from_numpy = fitted.transform(x[:10])
+    from_torch = fitted.transform(torch.from_numpy(x[:10]))
+    from_pandas = fitted.transform(pd.DataFrame(x[:10]))
+    assert isinstance(from_numpy, np.ndarray) and isinstance(from_pandas, np.ndarray)
+    assert isinstance(from_torch, torch.Tensor) and from_torch.device.type == "cpu"
+    np.testing.assert_array_equal(from_numpy, from_torch.numpy())
+    np.testing.assert_array_equal(from_numpy, from_pandas)
+    # transform of the training data is the training embedding
+    np.testing.assert_array_equal(fitted.transform(x), fitted.embedding)
+
+
+def test_transform_applies_the_training_standardisation(blobs) -> None:
+    x, _ = blobs
+    fitted = Umap(**TINY).fit(x)
+    mean, std = fitted.standardizer.mean, fitted.standardizer.std
+    torch.testing.assert_close(mean, torch.from_numpy(x.mean(0)), atol=1e-5, rtol=1e-5)
+    manual = fitted.encoder((torch.from_numpy(x[:5]) - mean) / std).detach().numpy()
+    np.testing.assert_allclose(fitted.transform(x[:5]), manual, atol=1e-6)
+
+
+def test_transform_rejects_the_wrong_number_of_features(blobs) -> None:
+    x, _ = blobs
+    fitted = Umap(**TINY).fit(x)
+    with pytest.raises(ValueError, match="X has 7 features but this model was fitted on 8"):
+        fitted.transform(x[:, :7])
+
+
+def test_callback_gets_every_epoch(blobs) -> None:
+    x, _ = blobs
+    seen: list[EpochProgress] = []
+    Umap(**TINY).fit(x, callback=seen.append)
+    assert [p.epoch for p in seen] == [1, 2, 3]
+    assert all(p.n_epochs == 3 and np.isfinite(p.loss) for p in seen)
+    assert all(b.elapsed >= a.elapsed for a, b in itertools.pairwise(seen))
+
+
+def test_a_custom_encoder_is_trained_and_used(blobs) -> None:
+    x, _ = blobs
+    module = nn.Sequential(nn.Linear(8, 12), nn.Tanh(), nn.Linear(12, 3))
+    before = [p.detach().clone() for p in module.parameters()]
+    fitted = Umap(**{**TINY, "n_components": 3}, encoder=module).fit(x)
+    assert fitted.encoder is module
+    assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=False))
+    assert fitted.transform(x[:4]).shape == (4, 3)
+
+
+@pytest.mark.parametrize("n_components", [1, 3])
+def test_other_embedding_dimensions(blobs, n_components: int) -> None:
+    x, _ = blobs
+    fitted = Umap(**{**TINY, "n_components": n_components}).fit(x)
+    assert fitted.embedding.shape == (300, n_components)
+
+
+def test_same_seed_same_embedding(blobs) -> None:
+    x, _ = blobs
+    first = Umap(**TINY).fit(x).embedding
+    second = Umap(**TINY).fit(x).embedding
+    np.testing.assert_array_equal(first, second)
+    other = Umap(**{**TINY, "seed": 1}).fit(x).embedding
+    assert not np.array_equal(first, other)
+
+
+def test_public_defaults_are_the_config_defaults() -> None:
+    fields = {f.name: f.default for f in dataclasses.fields(UmapConfig)}
+    assert Umap().config == UmapConfig(**fields)
