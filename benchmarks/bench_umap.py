@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import resource
 import subprocess
@@ -47,7 +48,11 @@ def quality(x_train, y_train, e_train, e_test, y_test) -> dict[str, float]:
 def run_one(lib: str, args: argparse.Namespace) -> dict:
     """Fit and transform with one library in this process; return the measurements."""
     x_train, y_train, x_test, y_test = split(args.data_dir, args.n_train, args.seed)
-    result: dict = {"lib": lib}
+    result: dict = {"lib": lib, "threads": args.threads}
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     if lib == "pumap":
         from pumap import Umap
 
@@ -90,6 +95,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--set", action="append", default=[], help="pumap option NAME=JSON")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="CPU threads for both libraries (torch.set_num_threads, NUMBA_NUM_THREADS); "
+        "umap-learn with a random_state optimises on one thread whatever this says",
+    )
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -101,12 +112,18 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for lib in args.libs.split(","):
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", lib, *sys.argv[1:]]
-        out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        env = dict(os.environ)
+        if args.threads:
+            env["NUMBA_NUM_THREADS"] = str(args.threads)
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
         if out.returncode != 0:
             print(out.stderr, file=sys.stderr)
             return out.returncode
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    print(f"machine: {platform.machine()}, {platform.system()}, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.system()}, "
+        f"Python {platform.python_version()}, threads: {args.threads or 'default'}"
+    )
     print(report(results))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2))
