@@ -21,6 +21,9 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of working memory for one block of the exact search
 _COSINE_EPS = 1e-12
+_CANDIDATE_MARGIN = 8  # extra candidates per row whose distances are recomputed exactly
+_REFINE_CHUNK_BYTES = 16 * 2**20  # largest buffer of gathered candidates for the refinement
+_TERMS_CHUNK_BYTES = 4 * 2**20  # float64 scratch for the per-point terms
 
 
 @dataclass(frozen=True)
@@ -62,10 +65,11 @@ def pairwise_distances(x: torch.Tensor, y: torch.Tensor, metric: str = "euclidea
         xn = x / x.norm(dim=1, keepdim=True).clamp_min(_COSINE_EPS)
         yn = y / y.norm(dim=1, keepdim=True).clamp_min(_COSINE_EPS)
         return (1.0 - xn @ yn.T).clamp_min(0.0)
-    sq = torch.addmm(
-        (x * x).sum(dim=1, keepdim=True), x, y.T, beta=1.0, alpha=-2.0
-    ) + (y * y).sum(dim=1)
-    return sq.clamp_min(0.0).sqrt()
+    sq = torch.addmm((x * x).sum(dim=1, keepdim=True), x, y.T, beta=1.0, alpha=-2.0)
+    sq = sq + (y * y).sum(dim=1)
+    # sqrt has an infinite slope at 0: route zeros around it so their gradient is 0, not NaN.
+    positive = sq > 0
+    return torch.where(positive, torch.where(positive, sq, 1.0).sqrt(), 0.0)
 
 
 class TopK(torch.autograd.Function):
@@ -97,9 +101,30 @@ def knn_topk(dist: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def block_rows_for_budget(n: int, d: int, k: int, memory_budget: int) -> int:
-    """Rows per block so that one block's work (distances, top-k, refinement) fits the budget."""
-    per_row = 4 * (3 * n + k * (d + 4))
-    return int(max(1, min(n, memory_budget // per_row)))
+    """Rows per block so that one block's scores and candidates fit the budget.
+
+    One query row costs its ``n`` float32 scores, its centred copy and its candidates; the
+    refinement buffer (`_refine_bytes`) is set aside from the budget first.
+    """
+    kc = _n_candidates(n, k)
+    per_row = 4 * (n + d + 6 * kc) + 64
+    available = memory_budget - _refine_bytes(memory_budget)
+    return int(max(1, min(n, available // per_row)))
+
+
+def _refine_bytes(memory_budget: int) -> int:
+    """Bytes of the refinement buffer: an eighth of the budget, at most 16 MiB.
+
+    The gathered candidates are reused chunk after chunk and best kept cache-sized; a bigger
+    buffer buys nothing.
+    """
+    return min(memory_budget // 8, _REFINE_CHUNK_BYTES)
+
+
+def _refine_rows_for_budget(n: int, d: int, kc: int, memory_budget: int) -> int:
+    """Rows per refinement chunk: each row gathers its ``kc`` candidates, ``kc * d`` floats."""
+    per_row = 4 * (kc * (d + 8) + d) + 64
+    return int(max(1, min(n, _refine_bytes(memory_budget) // per_row)))
 
 
 def exact_knn(
@@ -112,6 +137,14 @@ def exact_knn(
     block_rows: int | None = None,
 ) -> KnnGraph:
     """Exact k nearest neighbours of every row of ``data`` among the others.
+
+    Without gradients, each block of query rows is scored against all points with one matrix
+    product (``|y - m|^2 - 2 (x - m).y`` with ``m`` the mean, or the cosine similarity),
+    ``k + 8`` candidates are kept per row, and their distances are recomputed directly
+    (``|x - y|``, no cancellation) before the final sort by (distance, index). The working
+    memory is about ``memory_budget`` whatever ``n``; only the input (never copied, unless it
+    must be converted to float32 or moved to ``device``) and the ``(n, k)`` result come on
+    top.
 
     Parameters
     ----------
@@ -146,40 +179,146 @@ def exact_knn(
     if k >= n:
         raise ValueError(f"k must be smaller than the number of points ({n}), got k={k}")
     rows = block_rows or block_rows_for_budget(n, d, k, memory_budget)
-    grad = x.requires_grad
+    if x.requires_grad:
+        return _exact_knn_autograd(x, k, metric, rows)
+    refine_rows = block_rows or _refine_rows_for_budget(n, d, _n_candidates(n, k), memory_budget)
+    with torch.no_grad():
+        return _exact_knn_search(x, k, metric, rows, refine_rows)
+
+
+def _n_candidates(n: int, k: int) -> int:
+    """Candidates kept per row before refinement: a margin against float32 rounding."""
+    return max(1, min(n - 1, k + _CANDIDATE_MARGIN))
+
+
+def _exact_knn_search(
+    x: torch.Tensor, k: int, metric: str, rows: int, refine_rows: int
+) -> KnnGraph:
+    """Blocked search without autograd: score a block of rows, keep candidates, refine them.
+
+    Never copies ``x``: cosine scales the scores by the columns' inverse norms instead of
+    normalising the data, and euclidean centres only the query block (see `_column_terms`).
+    Every large temporary is allocated once and reused block after block: fresh allocations
+    would be new pages from the OS each time (first-touch page faults can cost as much as the
+    product) or would pile up in the C allocator's heap, raising the resident memory.
+    """
+    n, d = x.shape
+    kc = _n_candidates(n, k)
+    rows, refine_rows = min(rows, n), min(refine_rows, n)
+    mean, col_term = _column_terms(x, metric)
+    inv_norm = col_term if metric == "cosine" else None
+    new = {"dtype": x.dtype, "device": x.device}
+    score_buf = torch.empty((rows, n), **new)
+    query_buf = torch.empty((rows, d), **new)
+    gather_buf = torch.empty((refine_rows * kc, d), **new)
+    out_idx = torch.empty((n, k), dtype=torch.int64, device=x.device)
+    out_dist = torch.empty((n, k), **new)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        own = torch.arange(stop - start, device=x.device)
+        scores, query = score_buf[: stop - start], query_buf[: stop - start]
+        if metric == "cosine":
+            # x_i.x_j / (|x_i| |x_j|): larger is nearer; zero rows score 0 (distance 1).
+            torch.mul(x[start:stop], col_term[start:stop, None], out=query)
+            torch.mm(query, x.T, out=scores)
+            scores.mul_(col_term)
+            scores[own, own + start] = -math.inf
+            largest = True
+        else:
+            # |x_j - m|^2 - 2 (x_i - m).x_j is the squared distance minus a per-row constant.
+            torch.sub(x[start:stop], mean, out=query)
+            torch.addmm(col_term[None, :], query, x.T, alpha=-2.0, out=scores)
+            scores[own, own + start] = math.inf
+            largest = False
+        candidates = torch.topk(scores, kc, dim=1, largest=largest, sorted=False)[1]
+        for sub in range(start, stop, refine_rows):
+            end = min(sub + refine_rows, stop)
+            chosen = candidates[sub - start : end - start]
+            dist, idx = _refine(x, sub, end, chosen, metric, inv_norm, gather_buf)
+            out_idx[sub:end] = idx[:, :k]
+            out_dist[sub:end] = dist[:, :k]
+    return KnnGraph(out_idx, out_dist)
+
+
+def _column_terms(x: torch.Tensor, metric: str) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Per-point terms of the block scores, in float64 through one small scratch block.
+
+    cosine: ``(None, 1 / |x_j|)``. euclidean: ``(m, |x_j - m|^2)`` with ``m`` the mean. Centring
+    the query rows keeps the float32 product's rounding error near ``eps |x_i - m| |x_j|``
+    rather than ``eps |x_i| |x_j|``: data far from the origin would otherwise pick wrong
+    candidates (the exact refinement fixes distances, not a missed neighbour).
+    """
+    n, d = x.shape
+    step = max(1, min(n, _TERMS_CHUNK_BYTES // (8 * d)))
+    scratch = torch.empty((step, d), dtype=torch.float64, device=x.device)
+    terms = torch.empty(n, dtype=torch.float64, device=x.device)
+
+    def chunks():
+        for start in range(0, n, step):
+            stop = min(start + step, n)
+            block = scratch[: stop - start]
+            block.copy_(x[start:stop])
+            yield start, stop, block
+
     if metric == "cosine":
-        # Normalise once, not per block; distances are then 1 - dot products.
-        x = x / x.norm(dim=1, keepdim=True).clamp_min(_COSINE_EPS)
+        for start, stop, block in chunks():
+            torch.linalg.vector_norm(block, dim=1, out=terms[start:stop])
+        return None, (1.0 / terms.clamp_min(_COSINE_EPS)).to(x.dtype)
+    total = torch.zeros(d, dtype=torch.float64, device=x.device)
+    for _, _, block in chunks():
+        total += block.sum(dim=0)
+    mean = total / n
+    for start, stop, block in chunks():
+        torch.sum(block.sub_(mean).square_(), dim=1, out=terms[start:stop])
+    return mean.to(x.dtype), terms.to(x.dtype)
+
+
+def _exact_knn_autograd(x: torch.Tensor, k: int, metric: str, rows: int) -> KnnGraph:
+    """Blocked search that keeps the graph: distances through `pairwise_distances` and `TopK`."""
+    n = x.shape[0]
     all_idx, all_dist = [], []
-    with torch.set_grad_enabled(grad):
-        for start in range(0, n, rows):
-            stop = min(start + rows, n)
-            block = _block_distances(x[start:stop], x, metric)
-            own = torch.arange(start, stop, device=x.device)
-            block = block.index_put((own - start, own), torch.tensor(math.inf, device=x.device))
-            values, idx = knn_topk(block, k)
-            if not grad:
-                values, idx = _refine(x[start:stop], x, idx, metric)
-            all_idx.append(idx)
-            all_dist.append(values)
+    for start in range(0, n, rows):
+        stop = min(start + rows, n)
+        block = pairwise_distances(x[start:stop], x, metric)
+        own = torch.arange(start, stop, device=x.device)
+        block = block.index_put((own - start, own), torch.tensor(math.inf, device=x.device))
+        values, idx = knn_topk(block, k)
+        all_idx.append(idx)
+        all_dist.append(values)
     return KnnGraph(torch.cat(all_idx), torch.cat(all_dist))
 
 
-def _block_distances(xb: torch.Tensor, x: torch.Tensor, metric: str) -> torch.Tensor:
-    if metric == "cosine":  # rows are already unit vectors
-        return (1.0 - xb @ x.T).clamp_min(0.0)
-    return pairwise_distances(xb, x, "euclidean")
-
-
 def _refine(
-    xb: torch.Tensor, x: torch.Tensor, idx: torch.Tensor, metric: str
+    x: torch.Tensor,
+    start: int,
+    stop: int,
+    idx: torch.Tensor,
+    metric: str,
+    inv_norm: torch.Tensor | None = None,
+    buffer: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Recompute the chosen distances directly (no cancellation) and re-sort each row."""
-    neighbours = x[idx]  # (b, k, d)
-    if metric == "cosine":
-        dist = (1.0 - (neighbours * xb[:, None, :]).sum(-1)).clamp_min(0.0)
+    """Recompute the distances from rows ``start:stop`` of ``x`` to their candidates ``idx``
+    directly (no cancellation) and sort each row by (distance, index).
+
+    ``buffer``, at least ``(idx.numel(), d)``, receives the gathered candidates if given.
+    """
+    idx, _ = idx.sort(dim=1)
+    xb = x[start:stop]
+    flat = idx.reshape(-1)
+    if buffer is None:
+        neighbours = x.index_select(0, flat)
     else:
-        dist = (neighbours - xb[:, None, :]).norm(dim=-1)
+        neighbours = torch.index_select(x, 0, flat, out=buffer[: flat.numel()])
+    neighbours = neighbours.view(*idx.shape, x.shape[1])  # (rows, candidates, d)
+    if inv_norm is not None:  # cosine: 1 - cos = |u - v|^2 / 2 for unit u, v; exact 0 for twins
+        scale = inv_norm[start:stop, None]
+        unit = neighbours.mul_(inv_norm[idx][..., None]).sub_((xb * scale)[:, None, :])
+        dist = unit.square_().sum(dim=-1).mul_(0.5)
+        zero = inv_norm >= 0.5 / _COSINE_EPS  # zero rows: distance 1 from everything
+        dist = torch.where(zero[idx] | zero[start:stop, None], 1.0, dist)
+    else:
+        dist = torch.linalg.vector_norm(neighbours.sub_(xb[:, None, :]), dim=-1)
+    del neighbours
     dist, order = dist.sort(dim=1, stable=True)
     return dist, idx.gather(1, order)
 
@@ -198,7 +337,9 @@ def nndescent_knn(
     try:
         from pynndescent import NNDescent
     except ImportError as err:  # pragma: no cover - pynndescent is a dependency
-        raise ImportError("knn_method='nndescent' needs pynndescent: pip install pynndescent") from err
+        raise ImportError(
+            "knn_method='nndescent' needs pynndescent: pip install pynndescent"
+        ) from err
     index = NNDescent(
         x,
         metric=metric,
@@ -223,8 +364,12 @@ def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int) -> KnnGraph:
     idx = np.take_along_axis(indices, order, axis=1)
     dist = np.take_along_axis(distances, order, axis=1)
     if (idx < 0).any():
-        raise RuntimeError("NN-Descent returned fewer neighbours than asked; use knn_method='exact'")
-    return KnnGraph(torch.from_numpy(idx.astype(np.int64)), torch.from_numpy(dist.astype(np.float32)))
+        raise RuntimeError(
+            "NN-Descent returned fewer neighbours than asked; use knn_method='exact'"
+        )
+    return KnnGraph(
+        torch.from_numpy(idx.astype(np.int64)), torch.from_numpy(dist.astype(np.float32))
+    )
 
 
 def build_knn(
