@@ -10,7 +10,10 @@ Prints a markdown report (and writes every number to ``--json``):
     memory and quality (trustworthiness on a 10k subsample, held-out 10-NN accuracy) on the
     MNIST test set (``--mnist-dir``) and synthetic 100,000 x 64 and 1,000,000 x 64 clusters;
 (c) transform throughput in points/s on 10,000,000 rows held in a GPU tensor;
-(d) the k-NN with TF32 matrix products on and off, with the index match of each.
+(d) the k-NN with float32, TF32 and bfloat16 block products (``precision=``), with the
+    index match of each against the float64 reference;
+(e) the training options: fits with ``compile`` and ``mixed_precision`` off and on (train
+    seconds, the compilation included, and quality), to decide whether each pays off.
 
     python benchmarks/bench_gpu.py --mnist-dir ../shared/data/mnist --json gpu.json
     python benchmarks/bench_gpu.py --device cpu --quick            # smoke test, no GPU needed
@@ -22,7 +25,6 @@ minute or two anywhere; its numbers say nothing about a GPU.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import math
 import platform
@@ -97,15 +99,21 @@ def measure(
     return statistics.median(times), times, out
 
 
-@contextlib.contextmanager
-def tf32_matmul(enabled: bool) -> Iterator[None]:
-    """Allow (or forbid) TF32 in cuBLAS float32 products inside the block; restore after."""
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = enabled
-    try:
-        yield
-    finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
+PRECISIONS = ("float32", "tf32", "bfloat16")
+TRAINING_OPTIONS = (
+    {"compile": False, "mixed_precision": False},
+    {"compile": True, "mixed_precision": False},
+    {"compile": False, "mixed_precision": True},
+    {"compile": True, "mixed_precision": True},
+)
+
+
+def tf32_default() -> str:
+    """cuBLAS's float32 setting as the process started (new API first, then the old one)."""
+    matmul = torch.backends.cuda.matmul
+    if hasattr(matmul, "fp32_precision"):
+        return str(matmul.fp32_precision)
+    return f"allow_tf32={matmul.allow_tf32}"
 
 
 def free_memory_bytes(device: torch.device) -> int:
@@ -178,7 +186,7 @@ def pairwise_rows(n: int, budget: int) -> int:
 def bench_distances(
     device: torch.device, sizes: list[int], runs: int, warmup: int, seed: int
 ) -> tuple[list[dict], list[dict]]:
-    """Sections (a) and (d): one data set per size, both metrics, TF32 off then on."""
+    """Sections (a) and (d): one data set per size, both metrics, each product precision."""
     from pumap.knn import exact_knn, pairwise_distances
     from pumap.metrics import knn_recall, mean_distance_error
 
@@ -190,20 +198,21 @@ def bench_distances(
         for metric in METRICS:
             log(f"  distances: n={n:,} {metric}")
             ref_idx, ref_dist = reference_knn(x, K, metric)
-            with tf32_matmul(False):
-                pair_ms, _, _ = measure(
-                    lambda x=x, m=m, metric=metric: pairwise_distances(x[:m], x, metric),
+            pair_ms, _, _ = measure(
+                lambda x=x, m=m, metric=metric: pairwise_distances(x[:m], x, metric),
+                device,
+                runs,
+                warmup,
+            )
+            timed = {}
+            for precision in PRECISIONS:
+                timed[precision] = measure(
+                    lambda x=x, metric=metric, p=precision: exact_knn(x, K, metric, precision=p),
                     device,
                     runs,
                     warmup,
                 )
-                knn_ms, knn_all, graph = measure(
-                    lambda x=x, metric=metric: exact_knn(x, K, metric), device, runs, warmup
-                )
-            with tf32_matmul(True):
-                tf_ms, _, tf_graph = measure(
-                    lambda x=x, metric=metric: exact_knn(x, K, metric), device, runs, warmup
-                )
+            knn_ms, knn_all, graph = timed["float32"]
             match = knn_recall(graph.indices, ref_idx)
             rows_a.append(
                 {
@@ -218,19 +227,14 @@ def bench_distances(
                     "mean |d - d64|": mean_distance_error(graph.distances, ref_dist),
                 }
             )
-            rows_d.append(
-                {
-                    "n": n,
-                    "metric": metric,
-                    "fp32 knn ms": knn_ms,
-                    "tf32 knn ms": tf_ms,
-                    "speed-up": knn_ms / tf_ms,
-                    "fp32 match vs fp64": match,
-                    "tf32 match vs fp64": knn_recall(tf_graph.indices, ref_idx),
-                    "tf32 match vs fp32": knn_recall(tf_graph.indices, graph.indices),
-                }
-            )
-            del graph, tf_graph, ref_idx, ref_dist
+            row_d: dict[str, Any] = {"n": n, "metric": metric}
+            for precision, (ms, _, low) in timed.items():
+                row_d[f"{precision} ms"] = ms
+                row_d[f"{precision} match vs fp64"] = knn_recall(low.indices, ref_idx)
+            for precision in PRECISIONS[1:]:
+                row_d[f"{precision} speed-up"] = knn_ms / timed[precision][0]
+            rows_d.append(row_d)
+            del graph, timed, ref_idx, ref_dist
         del x
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -313,6 +317,38 @@ def bench_fits(args: argparse.Namespace, plan: dict, device: torch.device) -> tu
     return rows, model
 
 
+# --- (e): training options -------------------------------------------------------------------
+
+
+def bench_options(args: argparse.Namespace, plan: dict, device: torch.device) -> list[dict]:
+    """Section (e): the first data set of the plan (MNIST if given) fitted with each
+    combination of ``compile`` and ``mixed_precision``."""
+    from pumap import Umap
+
+    name, (x_train, y_train, x_test, y_test) = next(fit_datasets(args, plan))
+    rows = []
+    for options in TRAINING_OPTIONS:
+        log(f"  options: {name} {options}")
+        fit_options = {"knn_method": args.knn_method, **plan["fit_options"], **options}
+        clock = time.perf_counter()
+        fitted = Umap(seed=args.seed, verbose=False, device=str(device), **fit_options).fit(
+            x_train
+        )
+        fit_s = time.perf_counter() - clock
+        rows.append(
+            {
+                "data": name,
+                **options,
+                "epochs": fitted.config.n_epochs,
+                "fit s": fit_s,
+                "train s": fitted.timings["train"],
+                **quality(x_train, y_train, fitted.embedding, fitted.transform(x_test), y_test,
+                          args.seed),
+            }
+        )
+    return rows
+
+
 # --- (c): transform throughput ---------------------------------------------------------------
 
 
@@ -371,7 +407,7 @@ def header(device: torch.device) -> dict[str, Any]:
     else:
         info["device_name"] = f"CPU: {info['cpu']}"
     info["device"] = str(device)
-    info["tf32_default"] = torch.backends.cuda.matmul.allow_tf32
+    info["tf32_default"] = tf32_default()
     return info
 
 
@@ -389,7 +425,7 @@ def report(results: dict[str, Any]) -> str:
     if "distances" in results:
         lines += [
             "",
-            f"## (a) pairwise distances and exact k-NN (d={DIM}, k={K}, TF32 off)",
+            f"## (a) pairwise distances and exact k-NN (d={DIM}, k={K}, float32 products)",
             "",
             "median ms of the timed runs; `pairwise rows` < n: the n x n matrix would not fit, "
             "so a block of that many rows against all n is timed.",
@@ -434,25 +470,23 @@ def report(results: dict[str, Any]) -> str:
                 results["transform"], ["source", "rows", "batch", "median s", "points/s"]
             )
         )
-    if "tf32" in results:
-        lines += ["", f"## (d) TF32 matrix products in the exact k-NN (d={DIM}, k={K})", ""]
+    if "precision" in results:
+        lines += ["", f"## (d) k-NN block products: float32, TF32, bfloat16 (d={DIM}, k={K})", ""]
         if results["machine"]["device"] == "cpu":
-            lines.append("(TF32 is a CUDA setting: on the CPU both rows run the same code.)\n")
+            lines.append("(TF32 is a CUDA setting: on the CPU its rows run float32.)\n")
+        cols = ["n", "metric"]
+        for precision in PRECISIONS:
+            cols += [f"{precision} ms", f"{precision} match vs fp64"]
+        cols += [f"{precision} speed-up" for precision in PRECISIONS[1:]]
+        lines.append(markdown_table(results["precision"], cols))
+    if "options" in results:
+        lines += ["", "## (e) training options: torch.compile and bfloat16 autocast", ""]
         lines.append(
-            markdown_table(
-                results["tf32"],
-                [
-                    "n",
-                    "metric",
-                    "fp32 knn ms",
-                    "tf32 knn ms",
-                    "speed-up",
-                    "fp32 match vs fp64",
-                    "tf32 match vs fp64",
-                    "tf32 match vs fp32",
-                ],
-            )
+            "train s includes the compilation; the same seed, data and epochs in every row.\n"
         )
+        cols = ["data", "compile", "mixed_precision", "epochs", "fit s", "train s",
+                "trustworthiness (10k)", "held-out 10-NN acc"]
+        lines.append(markdown_table(results["options"], cols))
     for note in results.get("notes", []):
         lines.append(f"\nnote: {note}")
     return "\n".join(lines)
@@ -469,8 +503,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--sections",
-        default="distances,fits,transform",
-        help="comma list of distances (a and d), fits (b), transform (c)",
+        default="distances,fits,transform,options",
+        help="comma list of distances (a and d), fits (b), transform (c), options (e)",
     )
     parser.add_argument("--fit-sizes", help="comma list of synthetic fit sizes")
     parser.add_argument("--transform-rows", type=int)
@@ -506,7 +540,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if "distances" in sections:
         log("(a, d) distances and k-NN")
-        results["distances"], results["tf32"] = bench_distances(
+        results["distances"], results["precision"] = bench_distances(
             device, plan["distance_sizes"], runs, warmup, args.seed
         )
     model = None
@@ -533,6 +567,9 @@ def main(argv: list[str] | None = None) -> int:
         results["transform"] = bench_transform(
             model, device, plan["transform_rows"], runs, warmup, args.seed
         )
+    if "options" in sections:
+        log("(e) training options")
+        results["options"] = bench_options(args, plan, device)
     results["total_s"] = time.perf_counter() - started
 
     print(report(results))

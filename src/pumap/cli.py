@@ -26,7 +26,7 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ._version import __version__
-from .config import KNN_METHODS, METRICS, UmapConfig
+from .config import KNN_METHODS, KNN_PRECISIONS, METRICS, UmapConfig
 from .device import resolve_device
 
 PROG = "pumap"
@@ -394,6 +394,9 @@ def _config_from(args: argparse.Namespace, **overrides: Any) -> UmapConfig:
         "standardize": args.standardize,
         "pca_init": args.pca_init,
         "knn_method": args.knn_method,
+        "knn_precision": args.knn_precision,
+        "mixed_precision": args.mixed_precision,
+        "compile": args.compile,
         "seed": args.seed,
         "device": args.device,
     }
@@ -648,6 +651,12 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--pca-init", action=argparse.BooleanOptionalAction, default=None,
                    help=f"warm-start on PCA (default {d.pca_init})")
     g.add_argument("--knn-method", choices=KNN_METHODS, help=f"default {d.knn_method}")
+    g.add_argument("--knn-precision", choices=KNN_PRECISIONS,
+                   help=f"exact k-NN block products (default {d.knn_precision})")
+    g.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"bfloat16 autocast while training (default {d.mixed_precision})")
+    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
+                   help=f"torch.compile the training step (default {d.compile})")
     g.add_argument("--seed", type=int, help="random seed (default: fresh each run; demo: 0)")
     g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
 

@@ -13,8 +13,12 @@ from typing import Any
 
 METRICS = ("euclidean", "cosine")
 KNN_METHODS = ("auto", "exact", "nndescent")
+KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
 # Above this many points `knn_method="auto"` uses NN-Descent instead of the exact blocked search.
-NNDESCENT_THRESHOLD = 10_000
+# Measured, not guessed (docs/benchmarks.md, "k-NN"): in a fresh process NN-Descent costs ~30 s
+# of numba compilation first, and beats the exact search from ~57k points at d=784 and ~131k
+# at d=64 (2-core CPU); 80k keeps the worst slowdown either way near 2-2.5x.
+NNDESCENT_THRESHOLD = 80_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -59,6 +63,16 @@ class UmapConfig:
         the UMAP loss takes over (a warm start, like umap-learn's spectral initialisation).
     knn_method : {"auto", "exact", "nndescent"}
         ``"auto"`` is exact up to ``NNDESCENT_THRESHOLD`` points and NN-Descent above.
+    knn_precision : {"float32", "tf32", "bfloat16"}
+        Arithmetic of the exact search's block products (`pumap.knn.exact_knn`): the
+        candidates' distances are recomputed in float32 in every case, so a lower precision
+        can only miss a neighbour at the margin. ``"tf32"`` matters on CUDA only.
+    mixed_precision : bool
+        Run the encoder's training forward and backward under bfloat16 autocast (the loss
+        and the weights stay float32; ``transform`` is float32 always).
+    compile : bool
+        ``torch.compile`` the training step's forward and loss (fixed shapes, compiled once
+        per fit; the first steps pay the compilation).
     seed : int or None
         Seed of every random draw of the fit; ``None`` draws a fresh one.
     device : str
@@ -81,6 +95,9 @@ class UmapConfig:
     standardize: bool = True
     pca_init: bool = True
     knn_method: str = "auto"
+    knn_precision: str = "float32"
+    mixed_precision: bool = False
+    compile: bool = False
     seed: int | None = None
     device: str = "auto"
     verbose: bool = True
@@ -108,6 +125,9 @@ class UmapConfig:
         _check_bool("standardize", self.standardize)
         _check_bool("pca_init", self.pca_init)
         _check_choice("knn_method", self.knn_method, KNN_METHODS)
+        _check_choice("knn_precision", self.knn_precision, KNN_PRECISIONS)
+        _check_bool("mixed_precision", self.mixed_precision)
+        _check_bool("compile", self.compile)
         if self.seed is not None:
             _check_int("seed", self.seed, 0)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):

@@ -7,21 +7,28 @@ follows from a memory budget.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from .config import METRICS, NNDESCENT_THRESHOLD
+from .config import KNN_PRECISIONS, METRICS, NNDESCENT_THRESHOLD
 
 log = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of working memory for one block of the exact search
+# On a GPU the budget follows the free memory: this share of it, within these bounds.
+GPU_BUDGET_SHARE = 0.25
+GPU_BUDGET_MAX = 8 * 2**30
 _COSINE_EPS = 1e-12
 _CANDIDATE_MARGIN = 8  # extra candidates per row whose distances are recomputed exactly
+# TF32 and bfloat16 products round the inputs to 10 and 7 mantissa bits: keep more candidates.
+_LOW_PRECISION_MARGIN = 2
 _REFINE_CHUNK_BYTES = 16 * 2**20  # largest buffer of gathered candidates for the refinement
 _TERMS_CHUNK_BYTES = 4 * 2**20  # float64 scratch for the per-point terms
 
@@ -100,14 +107,19 @@ def knn_topk(dist: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return TopK.apply(dist, k)
 
 
-def block_rows_for_budget(n: int, d: int, k: int, memory_budget: int) -> int:
+def block_rows_for_budget(
+    n: int, d: int, k: int, memory_budget: int, precision: str = "float32"
+) -> int:
     """Rows per block so that one block's scores and candidates fit the budget.
 
-    One query row costs its ``n`` float32 scores, its centred copy and its candidates; the
-    refinement buffer (`_refine_bytes`) is set aside from the budget first.
+    One query row costs its ``n`` float32 scores (and ``n`` bfloat16 products under
+    ``precision="bfloat16"``), its centred copy and its candidates; the refinement buffer
+    (`_refine_bytes`) is set aside from the budget first.
     """
-    kc = _n_candidates(n, k)
+    kc = _n_candidates(n, k, precision)
     per_row = 4 * (n + d + 6 * kc) + 64
+    if precision == "bfloat16":
+        per_row += 2 * (n + d)
     available = memory_budget - _refine_bytes(memory_budget)
     return int(max(1, min(n, available // per_row)))
 
@@ -133,8 +145,9 @@ def exact_knn(
     metric: str = "euclidean",
     *,
     device: str | torch.device | None = None,
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
     block_rows: int | None = None,
+    precision: str = "float32",
 ) -> KnnGraph:
     """Exact k nearest neighbours of every row of ``data`` among the others.
 
@@ -143,8 +156,8 @@ def exact_knn(
     ``k + 8`` candidates are kept per row, and their distances are recomputed directly
     (``|x - y|``, no cancellation) before the final sort by (distance, index). The working
     memory is about ``memory_budget`` whatever ``n``; only the input (never copied, unless it
-    must be converted to float32 or moved to ``device``) and the ``(n, k)`` result come on
-    top.
+    must be converted to float32 or moved to ``device``; ``precision="bfloat16"`` adds a
+    half-size copy) and the ``(n, k)`` result come on top.
 
     Parameters
     ----------
@@ -154,10 +167,18 @@ def exact_knn(
     metric : {"euclidean", "cosine"}
     device : torch device, optional
         Where to compute; the input tensor's device by default.
-    memory_budget : int
+    memory_budget : int, optional
         Bytes of working memory for one block; the peak grows with it, not with ``n**2``.
+        By default (`default_memory_budget`) 256 MiB, and on a CUDA device a quarter of its
+        free memory (at least 256 MiB, at most 8 GiB): bigger blocks, fewer kernel launches.
     block_rows : int, optional
         Force the number of query rows per block.
+    precision : {"float32", "tf32", "bfloat16"}
+        Arithmetic of the block products that choose the candidates. ``"tf32"`` lets cuBLAS use
+        TF32 inside this call (CUDA only; elsewhere it is float32); ``"bfloat16"`` multiplies
+        bfloat16 copies. Either keeps ``2 k + 8`` candidates instead of ``k + 8``; the
+        candidates' distances are recomputed in float32 either way, so only a neighbour missed
+        at the margin can differ (``benchmarks/bench_gpu.py`` reports the index match).
 
     Returns
     -------
@@ -178,38 +199,86 @@ def exact_knn(
         raise ValueError(f"k must be a positive integer, got {k!r}")
     if k >= n:
         raise ValueError(f"k must be smaller than the number of points ({n}), got k={k}")
-    rows = block_rows or block_rows_for_budget(n, d, k, memory_budget)
+    if precision not in KNN_PRECISIONS:
+        raise ValueError(
+            f"precision must be one of {', '.join(map(repr, KNN_PRECISIONS))}, got {precision!r}"
+        )
+    if memory_budget is None:
+        memory_budget = default_memory_budget(x.device)
+    rows = block_rows or block_rows_for_budget(n, d, k, memory_budget, precision)
     if x.requires_grad:
         return _exact_knn_autograd(x, k, metric, rows)
-    refine_rows = block_rows or _refine_rows_for_budget(n, d, _n_candidates(n, k), memory_budget)
-    with torch.no_grad():
-        return _exact_knn_search(x, k, metric, rows, refine_rows)
+    kc = _n_candidates(n, k, precision)
+    refine_rows = block_rows or _refine_rows_for_budget(n, d, kc, memory_budget)
+    with torch.no_grad(), _tf32_products(x.device, precision == "tf32"):
+        return _exact_knn_search(x, k, metric, rows, refine_rows, precision)
 
 
-def _n_candidates(n: int, k: int) -> int:
-    """Candidates kept per row before refinement: a margin against float32 rounding."""
-    return max(1, min(n - 1, k + _CANDIDATE_MARGIN))
+def default_memory_budget(device: torch.device) -> int:
+    """Working memory of the exact search on ``device``: `DEFAULT_MEMORY_BUDGET`, and on CUDA
+    the budget `gpu_memory_budget` makes of the free memory now."""
+    if device.type == "cuda":
+        return gpu_memory_budget(int(torch.cuda.mem_get_info(device)[0]))
+    return DEFAULT_MEMORY_BUDGET
+
+
+def gpu_memory_budget(free_bytes: int) -> int:
+    """`GPU_BUDGET_SHARE` of ``free_bytes``, within ``[DEFAULT_MEMORY_BUDGET, GPU_BUDGET_MAX]``."""
+    return int(min(GPU_BUDGET_MAX, max(DEFAULT_MEMORY_BUDGET, GPU_BUDGET_SHARE * free_bytes)))
+
+
+@contextlib.contextmanager
+def _tf32_products(device: torch.device, enabled: bool) -> Iterator[None]:
+    """Let cuBLAS use TF32 for float32 products inside the block, then restore the setting.
+
+    The switch is process-wide while it is on (PyTorch has no per-call one).
+    """
+    if not enabled or device.type != "cuda":
+        yield
+        return
+    matmul = torch.backends.cuda.matmul
+    name, value = (
+        ("fp32_precision", "tf32") if hasattr(matmul, "fp32_precision") else ("allow_tf32", True)
+    )
+    previous = getattr(matmul, name)
+    setattr(matmul, name, value)
+    try:
+        yield
+    finally:
+        setattr(matmul, name, previous)
+
+
+def _n_candidates(n: int, k: int, precision: str = "float32") -> int:
+    """Candidates kept per row before refinement: a margin against the products' rounding."""
+    wanted = k + _CANDIDATE_MARGIN if precision == "float32" else _LOW_PRECISION_MARGIN * k + 8
+    return max(1, min(n - 1, wanted))
 
 
 def _exact_knn_search(
-    x: torch.Tensor, k: int, metric: str, rows: int, refine_rows: int
+    x: torch.Tensor, k: int, metric: str, rows: int, refine_rows: int, precision: str = "float32"
 ) -> KnnGraph:
     """Blocked search without autograd: score a block of rows, keep candidates, refine them.
 
-    Never copies ``x``: cosine scales the scores by the columns' inverse norms instead of
-    normalising the data, and euclidean centres only the query block (see `_column_terms`).
+    Never copies ``x`` in float32 (``precision="bfloat16"`` makes a bfloat16 copy): cosine
+    scales the scores by the columns' inverse norms instead of normalising the data, and
+    euclidean centres only the query block (see `_column_terms`).
     Every large temporary is allocated once and reused block after block: fresh allocations
     would be new pages from the OS each time (first-touch page faults can cost as much as the
     product) or would pile up in the C allocator's heap, raising the resident memory.
     """
     n, d = x.shape
-    kc = _n_candidates(n, k)
+    kc = _n_candidates(n, k, precision)
     rows, refine_rows = min(rows, n), min(refine_rows, n)
     mean, col_term = _column_terms(x, metric)
     inv_norm = col_term if metric == "cosine" else None
     new = {"dtype": x.dtype, "device": x.device}
     score_buf = torch.empty((rows, n), **new)
     query_buf = torch.empty((rows, d), **new)
+    half = None
+    if precision == "bfloat16":  # products of bfloat16 copies, centred (euclidean) or not
+        half = _bfloat16_copy(x, mean)
+        half_query = torch.empty((rows, d), dtype=torch.bfloat16, device=x.device)
+        half_prod = torch.empty((rows, n), dtype=torch.bfloat16, device=x.device)
     gather_buf = torch.empty((refine_rows * kc, d), **new)
     out_idx = torch.empty((n, k), dtype=torch.int64, device=x.device)
     out_dist = torch.empty((n, k), **new)
@@ -220,14 +289,25 @@ def _exact_knn_search(
         if metric == "cosine":
             # x_i.x_j / (|x_i| |x_j|): larger is nearer; zero rows score 0 (distance 1).
             torch.mul(x[start:stop], col_term[start:stop, None], out=query)
-            torch.mm(query, x.T, out=scores)
+            if half is None:
+                torch.mm(query, x.T, out=scores)
+            else:
+                prod = half_prod[: stop - start]
+                torch.mm(half_query[: stop - start].copy_(query), half.T, out=prod)
+                scores.copy_(prod)
             scores.mul_(col_term)
             scores[own, own + start] = -math.inf
             largest = True
         else:
-            # |x_j - m|^2 - 2 (x_i - m).x_j is the squared distance minus a per-row constant.
+            # |x_j - m|^2 - 2 (x_i - m).x_j is the squared distance minus a per-row constant
+            # (bfloat16: (x_i - m).(x_j - m), the same up to another per-row constant).
             torch.sub(x[start:stop], mean, out=query)
-            torch.addmm(col_term[None, :], query, x.T, alpha=-2.0, out=scores)
+            if half is None:
+                torch.addmm(col_term[None, :], query, x.T, alpha=-2.0, out=scores)
+            else:
+                prod = half_prod[: stop - start]
+                torch.mm(half_query[: stop - start].copy_(query), half.T, out=prod)
+                torch.add(col_term[None, :], prod, alpha=-2.0, out=scores)
             scores[own, own + start] = math.inf
             largest = False
         candidates = torch.topk(scores, kc, dim=1, largest=largest, sorted=False)[1]
@@ -238,6 +318,17 @@ def _exact_knn_search(
             out_idx[sub:end] = idx[:, :k]
             out_dist[sub:end] = dist[:, :k]
     return KnnGraph(out_idx, out_dist)
+
+
+def _bfloat16_copy(x: torch.Tensor, mean: torch.Tensor | None) -> torch.Tensor:
+    """``x - mean`` (or ``x``) in bfloat16, converted in chunks: no float32 copy of ``x``."""
+    n, d = x.shape
+    out = torch.empty((n, d), dtype=torch.bfloat16, device=x.device)
+    step = max(1, min(n, _TERMS_CHUNK_BYTES // (4 * d)))
+    for start in range(0, n, step):
+        block = x[start : start + step]
+        out[start : start + step] = block if mean is None else block - mean
+    return out
 
 
 def _column_terms(x: torch.Tensor, metric: str) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -381,13 +472,17 @@ def build_knn(
     seed: int | None,
     device: torch.device,
     verbose: bool = False,
+    precision: str = "float32",
 ) -> KnnGraph:
-    """Choose the k-NN method (``"auto"``: exact up to the threshold) and run it on ``device``."""
+    """Choose the k-NN method (``"auto"``: exact up to the threshold) and run it on ``device``.
+
+    ``precision`` is the exact search's (`exact_knn`); NN-Descent ignores it.
+    """
     if method == "auto":
         method = "exact" if x.shape[0] <= NNDESCENT_THRESHOLD else "nndescent"
     log.info("k-NN graph: %s, k=%d, metric=%s, n=%d", method, k, metric, x.shape[0])
     if method == "exact":
-        return exact_knn(x, k, metric, device=device)
+        return exact_knn(x, k, metric, device=device, precision=precision)
     return nndescent_knn(x, k, metric, seed=seed, verbose=verbose).to(device)
 
 

@@ -88,6 +88,12 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Warm-start the encoder on the PCA projection (pumap only).
     knn_method : {"auto", "exact", "nndescent"}
         How the k-NN graph is built (pumap only).
+    knn_precision : {"float32", "tf32", "bfloat16"}
+        Arithmetic of the exact k-NN's block products (pumap only).
+    mixed_precision : bool
+        bfloat16 autocast of the encoder during training (pumap only).
+    compile : bool
+        ``torch.compile`` the training step (pumap only).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (pumap only).
     encoder : torch.nn.Module or None, default=None
@@ -135,6 +141,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         standardize: bool = _DEFAULTS.standardize,
         pca_init: bool = _DEFAULTS.pca_init,
         knn_method: str = _DEFAULTS.knn_method,
+        knn_precision: str = _DEFAULTS.knn_precision,
+        mixed_precision: bool = _DEFAULTS.mixed_precision,
+        compile: bool = _DEFAULTS.compile,
         device: str = _DEFAULTS.device,
         encoder: Any = None,
     ) -> None:
@@ -153,6 +162,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.standardize = standardize
         self.pca_init = pca_init
         self.knn_method = knn_method
+        self.knn_precision = knn_precision
+        self.mixed_precision = mixed_precision
+        self.compile = compile
         self.device = device
         self.encoder = encoder
 
@@ -248,6 +260,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             standardize=_plain(self.standardize),
             pca_init=_plain(self.pca_init),
             knn_method=self.knn_method,
+            knn_precision=self.knn_precision,
+            mixed_precision=_plain(self.mixed_precision),
+            compile=_plain(self.compile),
             seed=_seed_from(self.random_state),
             device=self.device,
             verbose=_plain(self.verbose),

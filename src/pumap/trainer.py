@@ -193,6 +193,8 @@ def train_umap(
     verbose: bool = False,
     initial_state: TrainingState | None = None,
     checkpointer: Checkpointer | None = None,
+    mixed_precision: bool = False,
+    compile_step: bool = False,
 ) -> list[float]:
     """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
 
@@ -208,6 +210,9 @@ def train_umap(
     checkpointer : Checkpointer, optional
         Writes the state after every epoch it says is due (after the epoch's NaN check,
         before ``callback``).
+    mixed_precision, compile_step : bool
+        bfloat16 autocast of the encoder's forward; ``torch.compile`` of forward and loss
+        (`make_step_loss`).
 
     Raises
     ------
@@ -224,6 +229,9 @@ def train_umap(
     per_epoch = steps_per_epoch(graph.n_edges, batch_size)
     total = per_epoch * n_epochs
     embed_all = 2 * batch_size >= x.shape[0]
+    step_loss = make_step_loss(
+        encoder, x, a, b, batch_size, embed_all, mixed_precision, compile_step
+    )
     losses: list[float] = []
     step = 0
     if initial_state is not None:
@@ -244,19 +252,7 @@ def train_umap(
                 for group in optimizer.param_groups:
                     group["lr"] = learning_rate * (1.0 - step / total)
                 batch = sampler.sample()
-                if embed_all:  # cheaper to embed every point once than 2B rows with repeats
-                    emb = _rows(encoder(x), batch.points)
-                else:
-                    emb = encoder(_rows(x, batch.points))
-                half = batch.batch_size
-                loss = umap_loss(
-                    emb[:half],
-                    emb[half:],
-                    _rows(emb, batch.negative_head),
-                    _rows(emb, batch.negative_tail),
-                    a,
-                    b,
-                )
+                loss = step_loss(batch.points, batch.negative_head, batch.negative_tail)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -287,6 +283,47 @@ def train_umap(
         if bar is not None:
             bar.close()
     return losses
+
+
+StepLoss = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+def make_step_loss(
+    encoder: nn.Module,
+    x: torch.Tensor,
+    a: float,
+    b: float,
+    batch_size: int,
+    embed_all: bool,
+    mixed_precision: bool = False,
+    compile_step: bool = False,
+) -> StepLoss:
+    """The loss of one step as a function of the sampled batch's index tensors.
+
+    ``points`` holds the ``batch_size`` heads then the ``batch_size`` tails of the positive
+    edges; the negatives index into those rows. With ``embed_all`` every row of ``x`` is
+    embedded once and the batch's rows are gathered from that (cheaper than ``2 B`` rows with
+    repeats when ``2 B >= n``). ``mixed_precision`` runs the encoder under bfloat16 autocast
+    (the loss is computed in float32); ``compile_step`` wraps the function in
+    ``torch.compile`` (the batch's shapes never change, so it compiles once).
+    """
+
+    def step_loss(
+        points: torch.Tensor, negative_head: torch.Tensor, negative_tail: torch.Tensor
+    ) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=mixed_precision):
+            emb = _rows(encoder(x), points) if embed_all else encoder(_rows(x, points))
+        emb = emb.float()
+        return umap_loss(
+            emb[:batch_size],
+            emb[batch_size:],
+            _rows(emb, negative_head),
+            _rows(emb, negative_tail),
+            a,
+            b,
+        )
+
+    return torch.compile(step_loss, dynamic=False) if compile_step else step_loss
 
 
 def _diverged_message(loss: float, epoch: int, checkpointer: Checkpointer | None) -> str:

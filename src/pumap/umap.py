@@ -196,6 +196,7 @@ class Umap:
             seed=seed,
             device=device,
             verbose=cfg.verbose,
+            precision=cfg.knn_precision,
         )
         timings["knn"] = _lap(clock, device)
 
@@ -255,6 +256,8 @@ class Umap:
             verbose=cfg.verbose,
             initial_state=resumed.state if resumed is not None else None,
             checkpointer=checkpointer,
+            mixed_precision=cfg.mixed_precision,
+            compile_step=cfg.compile,
         )
         timings["train"] = _lap(clock, device)
         progress.stage, progress.epochs = "the final embedding", n_epochs
