@@ -199,7 +199,7 @@ def plot(rows: list[dict], path: Path, dims: list[int], threshold: int | None) -
         axm.set_ylabel("MiB above the RSS before the call")
         axm.set_xlabel("n points")
         ax.legend(fontsize=8)
-    fig.suptitle("k-NN graph cost vs n (2-core shared CPU; dashed line: knn_method='auto' "
+    fig.suptitle("k-NN graph cost against n (dashed line: the knn_method='auto' "
                  "threshold)", fontsize=10)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
