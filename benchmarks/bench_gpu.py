@@ -109,11 +109,8 @@ TRAINING_OPTIONS = (
 
 
 def tf32_default() -> str:
-    """cuBLAS's float32 setting as the process started (new API first, then the old one)."""
-    matmul = torch.backends.cuda.matmul
-    if hasattr(matmul, "fp32_precision"):
-        return str(matmul.fp32_precision)
-    return f"allow_tf32={matmul.allow_tf32}"
+    """``torch.get_float32_matmul_precision()`` as the process started ("highest": no TF32)."""
+    return torch.get_float32_matmul_precision()
 
 
 def free_memory_bytes(device: torch.device) -> int:

@@ -32,13 +32,14 @@ QUALITY_SEEDS = (0, 1, 2, 3, 4)
 
 @contextmanager
 def _tf32(enabled: bool) -> Iterator[None]:
-    """Set cuBLAS TF32 for float32 products inside the block, restoring it after."""
-    previous = torch.backends.cuda.matmul.allow_tf32
-    torch.backends.cuda.matmul.allow_tf32 = enabled
+    """Set cuBLAS TF32 for float32 products inside the block, restoring it after (through
+    ``set_float32_matmul_precision``, which leaves both of PyTorch's TF32 switches readable)."""
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high" if enabled else "highest")
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.allow_tf32 = previous
+        torch.set_float32_matmul_precision(previous)
 
 
 @pytest.fixture(scope="module")
@@ -64,6 +65,30 @@ def test_exact_knn_cuda_matches_cpu(clusters: np.ndarray, metric: str) -> None:
     want = np.sort(cpu.distances.numpy(), axis=1)
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
     assert mean_distance_error(gpu.distances, cpu.distances) < 1e-5
+
+
+@pytest.mark.parametrize("precision", ["tf32", "bfloat16"])
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_low_precision_knn_cuda_finds_the_cpu_neighbours(
+    clusters: np.ndarray, metric: str, precision: str
+) -> None:
+    """TF32 / bfloat16 products only choose the candidates: the neighbours match the CPU's
+    float32 search (bfloat16 on the CPU: index match 1.0 on these clusters) and the distances
+    are float32's."""
+    cpu = exact_knn(clusters, 15, metric, device="cpu")
+    gpu = exact_knn(clusters, 15, metric, device="cuda", precision=precision)
+    match = knn_recall(gpu.indices, cpu.indices, gpu.distances, cpu.distances, tie_tol=1e-6)
+    assert match >= 0.999, f"{metric} {precision}: index match {match:.5f}"
+    assert mean_distance_error(gpu.distances, cpu.distances) < 1e-4
+    assert torch.get_float32_matmul_precision() == "highest"  # the TF32 switch was restored
+
+
+def test_gpu_memory_budget_comes_from_free_memory() -> None:
+    from pumap.knn import DEFAULT_MEMORY_BUDGET, default_memory_budget
+
+    free = torch.cuda.mem_get_info()[0]
+    budget = default_memory_budget(torch.device("cuda"))
+    assert DEFAULT_MEMORY_BUDGET <= budget <= max(DEFAULT_MEMORY_BUDGET, free)
 
 
 @pytest.mark.parametrize("metric", ["euclidean", "cosine"])
@@ -175,6 +200,21 @@ def test_model_moves_between_devices(digits_fits: dict[str, list], digits_split)
         np.testing.assert_allclose(gpu_fit.transform(x_test), on_gpu, rtol=1e-5, atol=1e-5)
     finally:
         gpu_fit.to("cuda")
+
+
+def test_compiled_mixed_precision_fit_on_cuda(
+    digits_fits: dict[str, list], digits_split
+) -> None:
+    """compile + bfloat16 autocast on the GPU: quality within the tolerance of the CPU
+    fits' mean (seed 0; the options change rounding, not the method)."""
+    fitted = Umap(
+        seed=0, verbose=False, device="cuda", compile=True, mixed_precision=True
+    ).fit(digits_split[0])
+    quality = _quality(fitted, digits_split)
+    for name, value in quality.items():
+        cpu_mean = float(np.mean([q[name] for _, q in digits_fits["cpu"]]))
+        # One fit against a five-seed mean: allow the seed-to-seed spread as well.
+        assert value >= cpu_mean - 2 * QUALITY_TOLERANCE - 0.03, (name, value, cpu_mean)
 
 
 def test_auto_device_picks_cuda() -> None:

@@ -64,18 +64,18 @@ def test_unknown_precision_is_refused_by_name(digits: np.ndarray) -> None:
 
 
 def test_tf32_switch_is_scoped_and_restored() -> None:
-    matmul = torch.backends.cuda.matmul
-    name = "fp32_precision" if hasattr(matmul, "fp32_precision") else "allow_tf32"
-    before = getattr(matmul, name)
+    before = torch.get_float32_matmul_precision()
     cuda = torch.device("cuda")  # a device object needs no GPU
     with knn._tf32_products(cuda, True):
-        assert getattr(matmul, name) in ("tf32", True)
-    assert getattr(matmul, name) == before
+        assert torch.get_float32_matmul_precision() == "high"
+    assert torch.get_float32_matmul_precision() == before
     with pytest.raises(RuntimeError, match="boom"), knn._tf32_products(cuda, True):
         raise RuntimeError("boom")
-    assert getattr(matmul, name) == before
+    assert torch.get_float32_matmul_precision() == before
     with knn._tf32_products(torch.device("cpu"), True):
-        assert getattr(matmul, name) == before
+        assert torch.get_float32_matmul_precision() == before
+    # Both of PyTorch's TF32 switches stay readable: mixing them is an error in PyTorch.
+    assert torch.backends.cuda.matmul.allow_tf32 is (before != "highest")
 
 
 def test_bfloat16_blocks_are_smaller_for_the_same_budget() -> None:

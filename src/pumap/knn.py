@@ -231,21 +231,19 @@ def gpu_memory_budget(free_bytes: int) -> int:
 def _tf32_products(device: torch.device, enabled: bool) -> Iterator[None]:
     """Let cuBLAS use TF32 for float32 products inside the block, then restore the setting.
 
-    The switch is process-wide while it is on (PyTorch has no per-call one).
+    Through ``torch.set_float32_matmul_precision``, which keeps PyTorch's older
+    (``allow_tf32``) and newer (``fp32_precision``) switches both readable afterwards. The
+    switch is process-wide while it is on (PyTorch has no per-call one).
     """
     if not enabled or device.type != "cuda":
         yield
         return
-    matmul = torch.backends.cuda.matmul
-    name, value = (
-        ("fp32_precision", "tf32") if hasattr(matmul, "fp32_precision") else ("allow_tf32", True)
-    )
-    previous = getattr(matmul, name)
-    setattr(matmul, name, value)
+    previous = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("high")
     try:
         yield
     finally:
-        setattr(matmul, name, previous)
+        torch.set_float32_matmul_precision(previous)
 
 
 def _n_candidates(n: int, k: int, precision: str = "float32") -> int:
