@@ -30,6 +30,7 @@ TINY = {"n_neighbors": 5, "n_epochs": 3, "hidden_layers": (16,), "seed": 0, "ver
         ("negative_sample_rate", -1),
         ("learning_rate", 0.0),
         ("learning_rate", float("nan")),
+        ("learning_rate", 1e38),
         ("hidden_layers", (16, 0)),
         ("standardize", "yes"),
         ("pca_init", 1),

@@ -14,6 +14,9 @@ from typing import Any
 METRICS = ("euclidean", "cosine")
 KNN_METHODS = ("auto", "exact", "nndescent")
 KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
+# Far above any useful Adam step; beyond ~3e37 torch's float32 step arithmetic overflows with a
+# RuntimeError that names no option, so larger values are refused here.
+MAX_LEARNING_RATE = 1e6
 # Above this many points `knn_method="auto"` uses NN-Descent instead of the exact blocked search.
 # Measured, not guessed (docs/benchmarks.md, "k-NN"): in a fresh process NN-Descent costs ~30 s
 # of numba compilation first, and beats the exact search from ~57k points at d=784 and ~131k
@@ -52,7 +55,7 @@ class UmapConfig:
     negative_sample_rate : int
         Negative pairs per positive edge, drawn from the points of the same batch.
     learning_rate : float
-        Adam's learning rate.
+        Adam's learning rate, in ``(0, 1e6]``.
     hidden_layers : tuple of int
         Widths of the encoder MLP's hidden layers (ReLU between them).
     standardize : bool
@@ -120,6 +123,11 @@ class UmapConfig:
         _check_int("batch_size", self.batch_size, 1)
         _check_int("negative_sample_rate", self.negative_sample_rate, 0)
         _check_float("learning_rate", self.learning_rate, strictly_positive=True)
+        if self.learning_rate > MAX_LEARNING_RATE:
+            raise ValueError(
+                f"learning_rate must be at most {MAX_LEARNING_RATE:g} (Adam's steps are about "
+                f"learning_rate in size), got {self.learning_rate:g}"
+            )
         for width in self.hidden_layers:
             _check_int("hidden_layers", width, 1)
         _check_bool("standardize", self.standardize)
