@@ -7,6 +7,7 @@ puts this folder on ``sys.path``).
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import platform
 import resource
@@ -174,39 +175,51 @@ def drop_self(indices: np.ndarray, distances: np.ndarray, k: int) -> tuple[np.nd
 # --- reference ------------------------------------------------------------------------------
 
 
-def reference_knn(
-    x: np.ndarray, k: int, metric: str, block: int = 1024
-) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k-NN in float64 (self excluded, ties broken by index): the parity reference."""
-    xt = torch.from_numpy(x).double()
+def reference_knn(x: np.ndarray, k: int, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """`reference_knn_torch` of a NumPy array, on the CPU, as NumPy arrays."""
+    idx, dist = reference_knn_torch(torch.from_numpy(x), k, metric)
+    return idx.numpy(), dist.numpy()
+
+
+def reference_knn_torch(
+    x: torch.Tensor, k: int, metric: str, block_bytes: int = 512 * 2**20
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exact k-NN in float64 (self excluded, ties broken by index): the parity reference.
+
+    Computed on ``x``'s device (the host for MPS, which has no float64), in blocks of query
+    rows whose float64 distances take about ``block_bytes``: ``k + 8`` candidates per row
+    from the matrix product, then their distances recomputed directly and sorted.
+    """
+    device = x.device if x.device.type != "mps" else torch.device("cpu")
+    xd = x.to(device, torch.float64)
     if metric == "cosine":
-        xt = xt / xt.norm(dim=1, keepdim=True).clamp_min(1e-12)
+        xd = xd / xd.norm(dim=1, keepdim=True).clamp_min(1e-12)
     else:
-        xt = xt - xt.mean(dim=0)
-    sq = (xt * xt).sum(dim=1)
-    n = xt.shape[0]
+        xd = xd - xd.mean(dim=0)
+    sq = (xd * xd).sum(dim=1)
+    n = xd.shape[0]
     kc = min(n - 1, k + 8)
-    idx_out = np.empty((n, k), dtype=np.int64)
-    dist_out = np.empty((n, k), dtype=np.float64)
+    block = max(1, min(n, block_bytes // (8 * n)))
+    all_idx, all_dist = [], []
     for start in range(0, n, block):
         stop = min(start + block, n)
-        xb = xt[start:stop]
+        xb = xd[start:stop]
         if metric == "cosine":
-            d = (1.0 - xb @ xt.T).clamp_min(0.0)
+            d = 1.0 - xb @ xd.T
         else:
-            d = (sq[start:stop, None] + sq[None, :] - 2.0 * xb @ xt.T).clamp_min(0.0).sqrt()
-        own = torch.arange(stop - start)
-        d[own, own + start] = float("inf")
-        _, cand = torch.topk(d, kc, dim=1, largest=False)
-        cand, _ = cand.sort(dim=1)  # by index, then a stable sort by distance: ties by index
+            d = sq[start:stop, None] + sq[None, :] - 2.0 * (xb @ xd.T)
+        own = torch.arange(stop - start, device=device)
+        d[own, own + start] = math.inf
+        # Candidates by index, then a stable sort by distance: ties by index.
+        cand = torch.topk(d, kc, dim=1, largest=False).indices.sort(dim=1).values
         if metric == "cosine":
-            dc = (1.0 - (xt[cand] * xb[:, None, :]).sum(-1)).clamp_min(0.0)
+            dc = (1.0 - (xd[cand] * xb[:, None, :]).sum(-1)).clamp_min(0.0)
         else:
-            dc = (xt[cand] - xb[:, None, :]).norm(dim=-1)
+            dc = (xd[cand] - xb[:, None, :]).norm(dim=-1)
         dc, order = dc.sort(dim=1, stable=True)
-        idx_out[start:stop] = cand.gather(1, order)[:, :k].numpy()
-        dist_out[start:stop] = dc[:, :k].numpy()
-    return idx_out, dist_out
+        all_idx.append(cand.gather(1, order)[:, :k])
+        all_dist.append(dc[:, :k])
+    return torch.cat(all_idx), torch.cat(all_dist)
 
 
 # --- machine ---------------------------------------------------------------------------------

@@ -40,7 +40,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import machine_info, markdown_table, synchronize, synthetic
+from _common import machine_info, markdown_table, reference_knn_torch, synchronize, synthetic
 
 FULL = {
     "distance_sizes": [1_024, 4_096, 16_384, 65_536],
@@ -137,40 +137,6 @@ def log(message: str) -> None:
 # --- (a) and (d): distances and k-NN ---------------------------------------------------------
 
 
-def reference_knn(x: torch.Tensor, k: int, metric: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exact k-NN in float64 on ``x``'s device (the host for MPS, which has no float64): the
-    parity reference. Self excluded, ties broken by index."""
-    device = x.device if x.device.type != "mps" else torch.device("cpu")
-    xd = x.to(device, torch.float64)
-    if metric == "cosine":
-        xd = xd / xd.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    else:
-        xd = xd - xd.mean(dim=0)
-    sq = (xd * xd).sum(dim=1)
-    n = xd.shape[0]
-    kc = min(n - 1, k + 8)
-    block = max(1, min(n, (512 * 2**20) // (8 * n)))
-    all_idx, all_dist = [], []
-    for start in range(0, n, block):
-        stop = min(start + block, n)
-        xb = xd[start:stop]
-        if metric == "cosine":
-            d = 1.0 - xb @ xd.T
-        else:
-            d = sq[start:stop, None] + sq[None, :] - 2.0 * (xb @ xd.T)
-        own = torch.arange(stop - start, device=device)
-        d[own, own + start] = math.inf
-        cand = torch.topk(d, kc, dim=1, largest=False).indices.sort(dim=1).values
-        if metric == "cosine":
-            dc = (1.0 - (xd[cand] * xb[:, None, :]).sum(-1)).clamp_min(0.0)
-        else:
-            dc = (xd[cand] - xb[:, None, :]).norm(dim=-1)
-        dc, order = dc.sort(dim=1, stable=True)
-        all_idx.append(cand.gather(1, order)[:, :k])
-        all_dist.append(dc[:, :k])
-    return torch.cat(all_idx), torch.cat(all_dist)
-
-
 def pairwise_rows(n: int, budget: int) -> int:
     """Query rows for the pairwise timing: all ``n`` if the ``(n, n)`` matrix and its
     temporaries fit ``budget`` bytes, else the largest power of two that does."""
@@ -194,7 +160,7 @@ def bench_distances(
         m = pairwise_rows(n, budget)
         for metric in METRICS:
             log(f"  distances: n={n:,} {metric}")
-            ref_idx, ref_dist = reference_knn(x, K, metric)
+            ref_idx, ref_dist = reference_knn_torch(x, K, metric)
             pair_ms, _, _ = measure(
                 lambda x=x, m=m, metric=metric: pairwise_distances(x[:m], x, metric),
                 device,

@@ -33,44 +33,24 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve()
+sys.path.insert(0, str(HERE.parent))
 
+from _common import current_rss_mib, peak_rss_mib, reset_peak_rss  # noqa: E402
 
 # --- memory of this process ----------------------------------------------------------------
-
-
-def _status_mib(field: str) -> float:
-    """A ``/proc/self/status`` field (VmRSS, VmHWM) in MiB; NaN where there is no /proc."""
-    try:
-        with open("/proc/self/status") as fh:
-            for line in fh:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
-def _reset_peak() -> bool:
-    """Reset VmHWM to the current RSS (Linux >= 4.0); False where that is not possible."""
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-        return True
-    except OSError:
-        return False
 
 
 class PeakMemory:
     """Context manager: RSS before, peak during (VmHWM after a reset) and growth, in MiB."""
 
     def __enter__(self) -> PeakMemory:
-        self.reset = _reset_peak()
-        self.before = _status_mib("VmRSS")
+        self.reset = reset_peak_rss()
+        self.before = current_rss_mib()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.peak = _status_mib("VmHWM") if self.reset else float("nan")
-        self.after = _status_mib("VmRSS")
+        self.peak = peak_rss_mib() if self.reset else float("nan")
+        self.after = current_rss_mib()
         self.growth = self.peak - self.before
 
 
@@ -204,7 +184,7 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
         "batch_size": cfg.batch_size,
         "hidden_layers": list(cfg.hidden_layers),
         "stages": stages,
-        "peak_rss_mib": round(_status_mib("VmHWM"), 1),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
         "torch_threads": torch.get_num_threads(),
     }
 
