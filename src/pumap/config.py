@@ -14,9 +14,10 @@ from typing import Any
 METRICS = ("euclidean", "cosine")
 KNN_METHODS = ("auto", "exact", "nndescent")
 KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
-# Far above any useful Adam step; beyond ~3e37 torch's float32 step arithmetic overflows with a
-# RuntimeError that names no option, so larger values are refused here.
-MAX_LEARNING_RATE = 1e6
+# Beyond ~3e37 torch's float32 Adam arithmetic overflows with a RuntimeError that names no
+# option, so such values are refused here; large values below it diverge and raise
+# TrainingDiverged, which says to lower learning_rate.
+MAX_LEARNING_RATE = 1e30
 # Above this many points `knn_method="auto"` uses NN-Descent instead of the exact blocked search.
 # Measured, not guessed (docs/benchmarks.md, "k-NN"): in a fresh process NN-Descent costs ~30 s
 # of numba compilation first, and beats the exact search from ~57k points at d=784 and ~131k
@@ -55,7 +56,7 @@ class UmapConfig:
     negative_sample_rate : int
         Negative pairs per positive edge, drawn from the points of the same batch.
     learning_rate : float
-        Adam's learning rate, in ``(0, 1e6]``.
+        Adam's learning rate, in ``(0, 1e30]``.
     hidden_layers : tuple of int
         Widths of the encoder MLP's hidden layers (ReLU between them).
     standardize : bool
@@ -126,7 +127,7 @@ class UmapConfig:
         if self.learning_rate > MAX_LEARNING_RATE:
             raise ValueError(
                 f"learning_rate must be at most {MAX_LEARNING_RATE:g} (Adam's steps are about "
-                f"learning_rate in size), got {self.learning_rate:g}"
+                f"learning_rate in size; useful values are near 1e-3), got {self.learning_rate:g}"
             )
         for width in self.hidden_layers:
             _check_int("hidden_layers", width, 1)
