@@ -136,6 +136,20 @@ def test_fit_synthetic_and_options(tmp_path, capsys):
     assert fitted.embedding is not None and np.shape(fitted.embedding) == (150, 3)
 
 
+def test_fit_precision_and_training_flags_reach_the_config(tmp_path, capsys):
+    save = tmp_path / "m.safetensors"
+    code = main(["fit", "--synthetic", "120", "--save", str(save), "--device", "cpu",
+                 "--knn-precision", "bfloat16", "--mixed-precision", "--no-compile",
+                 "-q", *FAST])
+    assert code == 0, capsys.readouterr().err
+    config = FittedUmap.load(save).config
+    assert config.knn_precision == "bfloat16"
+    assert config.mixed_precision is True and config.compile is False
+    assert main(["fit", "--synthetic", "120", "--save", str(save), "--knn-precision",
+                 "float16", "-q", *FAST]) == 2
+    assert "--knn-precision" in capsys.readouterr().err
+
+
 def _write_idx(path: Path, array: np.ndarray) -> None:
     header = bytes([0, 0, 0x08, array.ndim]) + struct.pack(f">{array.ndim}i", *array.shape)
     with gzip.open(path, "wb") as fh:

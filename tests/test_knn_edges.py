@@ -79,3 +79,21 @@ def test_far_from_origin_still_exact(rng: np.random.Generator) -> None:
     far = exact_knn(x + np.float32(1e4), 10)
     assert (near.indices == far.indices).float().mean() >= 0.99
     torch.testing.assert_close(near.distances, far.distances, atol=5e-3, rtol=1e-3)
+
+
+def test_auto_is_exact_up_to_the_threshold_and_nndescent_above(monkeypatch) -> None:
+    import pumap.knn as knn_module
+    from pumap.config import NNDESCENT_THRESHOLD
+
+    chosen: list[str] = []
+    monkeypatch.setattr(knn_module, "exact_knn", lambda *a, **kw: chosen.append("exact"))
+
+    def fake_nndescent(*args, **kwargs):
+        chosen.append("nndescent")
+        return knn_module.KnnGraph(torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, 1))
+
+    monkeypatch.setattr(knn_module, "nndescent_knn", fake_nndescent)
+    for n in (NNDESCENT_THRESHOLD, NNDESCENT_THRESHOLD + 1):
+        x = torch.empty(n, 1).expand(n, 4)  # only the shape is read: no n x 4 allocation
+        build_knn(x, 15, "euclidean", "auto", seed=0, device=torch.device("cpu"))
+    assert chosen == ["exact", "nndescent"]

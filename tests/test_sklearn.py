@@ -266,3 +266,9 @@ def test_sklearn_is_optional_and_imported_lazily():
     assert done.returncode == 0, done.stderr
     assert "needs scikit-learn" in done.stdout
     assert "pip install 'pumap[sklearn]'" in done.stdout
+
+
+def test_precision_and_training_options_reach_the_config():
+    est = ParametricUMAP(knn_precision="tf32", mixed_precision=True, compile=True)
+    config = est._build_config(n_samples=1000)
+    assert (config.knn_precision, config.mixed_precision, config.compile) == ("tf32", True, True)
