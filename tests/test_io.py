@@ -227,6 +227,14 @@ def test_safetensors_layout_is_readable_by_safetensors(tmp_path, fitted):
         "standardizer.mean",
         "standardizer.std",
         "embedding",
+        "refine.embedding",
+        "refine.points",
+        "refine.mean",
+    }
+    index = fitted.training_index
+    assert np.array_equal(tensors["refine.points"], index.points.numpy())
+    assert decoded["pumap.training_index"] == {
+        "metric": "euclidean", "n_samples": index.n_samples, "dims": 6, "sketch": False
     }
     for key, value in state.items():
         assert np.array_equal(tensors[f"encoder.{key}"], value.numpy())
@@ -413,8 +421,9 @@ def test_truncated_files(tmp_path, fitted, fmt):
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_newer_format_version(tmp_path, fitted, fmt):
     src = _save(fitted, tmp_path, fmt)
-    path = _tampered(src, tmp_path / f"new.{fmt}", "pumap.format_version", 2)
-    _assert_bad(path, "format version 2 is newer")
+    newer = pio.FORMAT_VERSION + 1
+    path = _tampered(src, tmp_path / f"new.{fmt}", "pumap.format_version", newer)
+    _assert_bad(path, f"format version {newer} is newer")
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -73,7 +73,7 @@ def test_fit_returns_a_fitted_model_with_numpy_embedding(blobs) -> None:
     assert isinstance(fitted, FittedUmap)
     assert isinstance(fitted.embedding, np.ndarray)
     assert fitted.embedding.shape == (300, 2) and fitted.embedding.dtype == np.float32
-    assert set(fitted.timings) == {"knn", "graph", "init", "train", "embed"}
+    assert set(fitted.timings) == {"knn", "graph", "init", "train", "embed", "index"}
     assert fitted.losses[-1] < fitted.losses[0]
 
 

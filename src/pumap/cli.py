@@ -391,8 +391,11 @@ def _config_from(args: argparse.Namespace, **overrides: Any) -> UmapConfig:
         "batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
         "hidden_layers": args.hidden_layers,
+        "input_dropout": args.input_dropout,
         "standardize": args.standardize,
         "pca_init": args.pca_init,
+        "keep_training_data": args.keep_training_data,
+        "refine_sketch_dims": args.refine_sketch_dims,
         "knn_method": args.knn_method,
         "knn_precision": args.knn_precision,
         "mixed_precision": args.mixed_precision,
@@ -401,6 +404,8 @@ def _config_from(args: argparse.Namespace, **overrides: Any) -> UmapConfig:
         "device": args.device,
     }
     options = {k: v for k, v in options.items() if v is not None}
+    if options.get("refine_sketch_dims") == _NO_SKETCH:
+        options["refine_sketch_dims"] = None
     options.update(overrides)
     options["verbose"] = not args.quiet
     try:
@@ -513,7 +518,10 @@ def cmd_transform(args: argparse.Namespace) -> int:
             f"{fitted.n_features}{hint}"
         )
     start = time.perf_counter()
-    embedding = np.asarray(fitted.transform(data.x), dtype=np.float32)
+    embedding = np.asarray(
+        fitted.transform(data.x, refine=args.refine, refine_epochs=args.refine_epochs),
+        dtype=np.float32,
+    )
     console.say(
         f"embedded {embedding.shape[0]} points in {time.perf_counter() - start:.2f} s "
         f"with {args.model}"
@@ -554,6 +562,17 @@ def cmd_info(args: argparse.Namespace) -> int:
             info["parameters"] = sum(p.numel() for p in fitted.encoder.parameters())
             if fitted.embedding is not None:
                 info["embedding_shape"] = list(np.shape(fitted.embedding))
+        index = meta.get("pumap.training_index")
+        info["training_index"] = (
+            None
+            if index is None
+            else {
+                **index,
+                "bytes": _index_bytes(
+                    index, meta.get("pumap.n_features", 0), meta.get("pumap.n_components", 0)
+                ),
+            }
+        )
     if args.json:
         print(json.dumps(info, indent=2, sort_keys=True, default=str))
         return EXIT_OK
@@ -565,6 +584,13 @@ def cmd_info(args: argparse.Namespace) -> int:
         else:
             print(f"{name}: {_show(value)}")
     return EXIT_OK
+
+
+def _index_bytes(index: dict[str, Any], n_features: int, n_components: int) -> int:
+    """Bytes of a model file's training-index tensors, from its metadata (4-byte floats)."""
+    n, dims = int(index.get("n_samples", 0)), int(index.get("dims", 0))
+    axes = dims * n_features if index.get("sketch") else 0
+    return 4 * (n * (dims + n_components) + axes + n_features)
 
 
 def _show(value: Any) -> str:
@@ -619,6 +645,18 @@ def _hidden_layers(text: str) -> tuple[int, ...]:
     return widths
 
 
+_NO_SKETCH = "none"  # --refine-sketch-dims none: keep the training rows themselves
+
+
+def _optional_int(text: str) -> int | str:
+    if text.strip().lower() == _NO_SKETCH:
+        return _NO_SKETCH
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
+
+
 def _delimiter(text: str) -> str:
     named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "space": " "}
     value = named.get(text, text)
@@ -646,10 +684,19 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help=f"Adam learning rate (default {d.learning_rate:g})")
     g.add_argument("--hidden-layers", type=_hidden_layers, metavar="W,W",
                    help=f"encoder widths (default {','.join(map(str, d.hidden_layers))})")
+    g.add_argument("--input-dropout", type=float, metavar="P",
+                   help="zero each input value with probability P in each training step "
+                        f"(default {d.input_dropout})")
     g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
                    help=f"z-score features for the encoder (default {d.standardize})")
     g.add_argument("--pca-init", action=argparse.BooleanOptionalAction, default=None,
                    help=f"warm-start on PCA (default {d.pca_init})")
+    g.add_argument("--keep-training-data", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep a sketch of the training data in the model, for 'pumap "
+                        f"transform --refine' (default {d.keep_training_data})")
+    g.add_argument("--refine-sketch-dims", type=_optional_int, metavar="S|none",
+                   help="dimensions of that sketch; 'none' keeps the rows themselves "
+                        f"(default {d.refine_sketch_dims})")
     g.add_argument("--knn-method", choices=KNN_METHODS, help=f"default {d.knn_method}")
     g.add_argument("--knn-precision", choices=KNN_PRECISIONS,
                    help=f"exact k-NN block products (default {d.knn_precision})")
@@ -717,6 +764,12 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--svg", metavar="OUT", help="also write a scatter plot (2-D only)")
     tr.add_argument("--title", help="title of the SVG plot")
     tr.add_argument("--device", default="auto", help="where to run the encoder (default auto)")
+    tr.add_argument("--refine", action="store_true",
+                    help="refine each point against the training embedding after the forward "
+                         "pass (better placement, slower; the model must keep its training "
+                         "data)")
+    tr.add_argument("--refine-epochs", type=int, metavar="N",
+                    help="epochs of that refinement (default 30)")
     _add_data_options(tr)
     tr.set_defaults(handler=cmd_transform, command_parser=tr)
 

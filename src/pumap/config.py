@@ -59,12 +59,26 @@ class UmapConfig:
         Adam's learning rate, in ``(0, 1e30]``.
     hidden_layers : tuple of int
         Widths of the encoder MLP's hidden layers (ReLU between them).
+    input_dropout : float
+        Training-time augmentation: each optimisation step zeroes every input value with
+        this probability (scaling the others by ``1 / (1 - p)``), so that the encoder learns
+        not to rely on single features and places new points better. ``transform`` never
+        drops anything. In ``[0, 1)``; 0 turns it off.
     standardize : bool
         z-score each feature for the encoder (the k-NN graph uses the data as given); the mean
         and standard deviation are stored and applied again by ``transform``.
     pca_init : bool
         Pre-train the encoder for a short while to reproduce the scaled PCA projection before
         the UMAP loss takes over (a warm start, like umap-learn's spectral initialisation).
+    keep_training_data : bool
+        Keep what ``transform(X, refine=True)`` needs: the training embedding and a
+        neighbour index of the training data (a PCA sketch, see ``refine_sketch_dims``),
+        in the fitted model and in the files it saves. On by default, as umap-learn keeps its
+        training data; turn it off for a model file that holds no trace of the training rows.
+    refine_sketch_dims : int or None
+        Dimensions of the training index: each training row is kept as its projection on the
+        data's leading principal axes (``n * refine_sketch_dims`` float32 numbers, plus the
+        axes). ``None`` keeps the rows themselves (exact neighbour search, ``n * d`` numbers).
     knn_method : {"auto", "exact", "nndescent"}
         ``"auto"`` is exact up to ``NNDESCENT_THRESHOLD`` points and NN-Descent above.
     knn_precision : {"float32", "tf32", "bfloat16"}
@@ -96,8 +110,11 @@ class UmapConfig:
     negative_sample_rate: int = 5
     learning_rate: float = 3e-3
     hidden_layers: tuple[int, ...] = field(default=(128, 128))
+    input_dropout: float = 0.0
     standardize: bool = True
     pca_init: bool = True
+    keep_training_data: bool = True
+    refine_sketch_dims: int | None = 32
     knn_method: str = "auto"
     knn_precision: str = "float32"
     mixed_precision: bool = False
@@ -131,8 +148,14 @@ class UmapConfig:
             )
         for width in self.hidden_layers:
             _check_int("hidden_layers", width, 1)
+        _check_float("input_dropout", self.input_dropout)
+        if self.input_dropout >= 1.0:
+            raise ValueError(f"input_dropout must be below 1, got {self.input_dropout}")
         _check_bool("standardize", self.standardize)
         _check_bool("pca_init", self.pca_init)
+        _check_bool("keep_training_data", self.keep_training_data)
+        if self.refine_sketch_dims is not None:
+            _check_int("refine_sketch_dims", self.refine_sketch_dims, 1)
         _check_choice("knn_method", self.knn_method, KNN_METHODS)
         _check_choice("knn_precision", self.knn_precision, KNN_PRECISIONS)
         _check_bool("mixed_precision", self.mixed_precision)

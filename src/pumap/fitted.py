@@ -12,6 +12,7 @@ from torch import nn
 from .config import UmapConfig
 from .device import resolve_device
 from .preprocess import Standardizer, as_float32_matrix
+from .refine import REFINE_EPOCHS, TrainingIndex, refine
 
 TRANSFORM_BATCH = 65_536  # rows per forward pass: bounds transform's activation memory
 
@@ -31,6 +32,11 @@ class FittedUmap:
         Parameters of the low-dimensional similarity curve.
     embedding : numpy.ndarray, optional
         ``(n, n_components)`` float32 embedding of the training data.
+    losses : list of float, optional
+        Mean loss of each training epoch.
+    training_index : TrainingIndex, optional
+        What ``transform(X, refine=True)`` needs of the training data (kept when the fit's
+        ``keep_training_data`` is on).
     """
 
     def __init__(
@@ -42,6 +48,7 @@ class FittedUmap:
         b: float,
         embedding: np.ndarray | None = None,
         losses: list[float] | None = None,
+        training_index: TrainingIndex | None = None,
     ) -> None:
         self.encoder = encoder.eval()
         self.standardizer = standardizer
@@ -51,6 +58,7 @@ class FittedUmap:
         self.embedding = embedding
         self.losses = list(losses or [])
         self.timings: dict[str, float] = {}
+        self.training_index = training_index
 
     @property
     def n_features(self) -> int:
@@ -66,25 +74,95 @@ class FittedUmap:
         return first.device if first is not None else torch.device("cpu")
 
     def to(self, device: str | torch.device) -> FittedUmap:
-        """Move the encoder to ``device`` (in place) and return self."""
-        self.encoder.to(resolve_device(device))
+        """Move the encoder (and the training index) to ``device``, in place; return self."""
+        target = resolve_device(device)
+        self.encoder.to(target)
+        if self.training_index is not None:
+            self.training_index = self.training_index.to(target)
         return self
 
-    def transform(self, data: Any, batch_size: int = TRANSFORM_BATCH) -> Any:
+    def transform(
+        self,
+        data: Any,
+        batch_size: int = TRANSFORM_BATCH,
+        *,
+        refine: bool = False,
+        refine_epochs: int | None = None,
+        seed: int | None = None,
+    ) -> Any:
         """Embed new points; NumPy (or pandas, lists) in gives NumPy out, a tensor gives a tensor.
 
         Rows are standardised with the training statistics and embedded in batches of
         ``batch_size``, so memory stays bounded for any number of rows.
+
+        Parameters
+        ----------
+        data : array-like or torch.Tensor, shape (m, n_features)
+        batch_size : int
+            Rows per forward pass.
+        refine : bool
+            Start from the encoder's output and optimise each new point against the fixed
+            training embedding, towards its ``n_neighbors + 1`` nearest training points, as
+            umap-learn's ``transform`` does (`pumap.refine`). Better placement, slower, and
+            needs the training index kept by ``keep_training_data=True``.
+        refine_epochs : int, optional
+            Epochs of the refinement; `pumap.refine.REFINE_EPOCHS` (30) by default.
+        seed : int, optional
+            Seed of the refinement's negative samples; the fit's seed by default, so that
+            the same call gives the same result.
+
+        Raises
+        ------
+        ValueError
+            If ``data`` does not have the model's number of features, or ``refine=True`` is
+            asked of a model without a training index.
         """
         x = as_float32_matrix(data, "X")
         if x.shape[1] != self.n_features:
             raise ValueError(
                 f"X has {x.shape[1]} features but this model was fitted on {self.n_features}"
             )
+        if not isinstance(refine, bool):
+            raise ValueError(f"refine must be True or False, got {refine!r}")
         out = self._embed(x, batch_size)
+        if refine:
+            out = self._refine(x, out, refine_epochs, seed)
         if isinstance(data, torch.Tensor):
             return out.to(data.device)
         return out.cpu().numpy()
+
+    @torch.inference_mode()
+    def _refine(
+        self, x: torch.Tensor, init: torch.Tensor, epochs: int | None, seed: int | None
+    ) -> torch.Tensor:
+        if self.training_index is None:
+            raise ValueError(
+                "refine=True needs the training index, and this model has none: fit with "
+                "keep_training_data=True (the default) and save the model after such a fit"
+            )
+        if epochs is None:
+            epochs = REFINE_EPOCHS
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
+            raise ValueError(f"refine_epochs must be a positive integer, got {epochs!r}")
+        if seed is None:
+            seed = self.config.seed if self.config.seed is not None else 0
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        device = self.device
+        index = self.training_index
+        if index.points.device != device:
+            index = self.training_index = index.to(device)
+        return refine(
+            index,
+            x,
+            init,
+            n_neighbors=self.config.n_neighbors,
+            a=self.a,
+            b=self.b,
+            n_epochs=epochs,
+            negative_sample_rate=self.config.negative_sample_rate,
+            generator=torch.Generator(device=device).manual_seed(seed),
+        )
 
     @torch.inference_mode()
     def _embed(self, x: torch.Tensor, batch_size: int) -> torch.Tensor:

@@ -25,10 +25,11 @@ import torch
 from torch import nn
 
 from ._version import __version__
-from .config import UmapConfig
+from .config import METRICS, UmapConfig
 from .device import resolve_device
 from .encoder import MLP
 from .preprocess import Standardizer
+from .refine import TrainingIndex
 
 if TYPE_CHECKING:
     from .fitted import FittedUmap
@@ -46,7 +47,10 @@ __all__ = [
 
 MODEL_FORMAT = "pumap-model"
 WEIGHTS_FORMAT = "pumap-weights"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this pumap reads and writes
+# A model without a training index is written as version 1, which pumap 0.1 reads too; the
+# training index (``refine.*`` tensors, ``pumap.training_index``) came with version 2.
+_PLAIN_MODEL_VERSION = 1
 GGUF_ARCHITECTURE = "pumap"
 GGUF_MAGIC = b"GGUF"
 # The safetensors library refuses headers above 100 MB; so do we (and it bounds what we parse).
@@ -69,6 +73,9 @@ _MODEL_KEYS: dict[str, str] = {
     "pumap.has_embedding": "bool",
     "pumap.losses": "json",
 }
+# Keys a model file may lack (older files do).
+_OPTIONAL_MODEL_KEYS: dict[str, str] = {"pumap.training_index": "json"}
+_KEY_KINDS = {**_MODEL_KEYS, **_OPTIONAL_MODEL_KEYS}
 _WEIGHTS_KEYS = ("pumap.format", "pumap.format_version", "pumap.library_version")
 _COMMON_KEYS = ("pumap.format", "pumap.format_version")
 
@@ -270,7 +277,11 @@ def load_model(
                 f"tensor {name!r} has shape {tensors[name].shape}, expected {shape} "
                 f"(n_features={n_features}, n_components={n_components})",
             )
-    extra = sorted(set(tensors) - set(expected) - {k for k in tensors if k.startswith("encoder.")})
+    index_meta = meta.get("pumap.training_index")
+    owned = {k for k in tensors if k.startswith("encoder.")}
+    if index_meta is not None:
+        owned |= {k for k in tensors if k.startswith("refine.")}
+    extra = sorted(set(tensors) - set(expected) - owned)
     if extra:
         raise ModelFormatError(path, f"unexpected tensor(s): {', '.join(extra[:5])}")
 
@@ -298,9 +309,37 @@ def load_model(
     )
     embedding = tensors.get("embedding") if meta["pumap.has_embedding"] else None
     losses = [math.nan if v is None else float(v) for v in meta["pumap.losses"]]
+    index = None
+    if index_meta is not None:
+        index = _training_index(path, index_meta, tensors, n_features, n_components).to(target)
     return FittedUmap(
-        module, standardizer, config, meta["pumap.a"], meta["pumap.b"], embedding, losses
+        module, standardizer, config, meta["pumap.a"], meta["pumap.b"], embedding, losses, index
     )
+
+
+def _training_index(
+    path: Path,
+    index_meta: dict[str, Any],
+    tensors: dict[str, np.ndarray],
+    n_features: int,
+    n_components: int,
+) -> TrainingIndex:
+    """The ``refine.*`` tensors as a `TrainingIndex`, checked against their metadata."""
+    metric = index_meta.get("metric")
+    if metric not in METRICS:
+        raise ModelFormatError(path, f"pumap.training_index has an invalid metric {metric!r}")
+    own = {k: v for k, v in tensors.items() if k.startswith("refine.")}
+    try:
+        index = TrainingIndex.from_tensors(own, metric, n_features, n_components)
+    except ValueError as err:
+        raise ModelFormatError(path, f"training index: {err}") from None
+    if index.n_samples != index_meta.get("n_samples"):
+        raise ModelFormatError(
+            path,
+            f"pumap.training_index says n_samples={index_meta.get('n_samples')!r} but its "
+            f"tensors hold {index.n_samples} rows",
+        )
+    return index
 
 
 def load_weights(path: str | os.PathLike[str], encoder: nn.Module) -> nn.Module:
@@ -342,9 +381,12 @@ def _model_payload(
         if fitted.embedding is None:
             raise ValueError("include_embedding=True but this model has no training embedding")
         tensors["embedding"] = _as_f32(fitted.embedding)
+    index = fitted.training_index
+    if index is not None:
+        tensors.update({name: _as_f32(t) for name, t in index.tensors().items()})
     metadata = {
         "pumap.format": MODEL_FORMAT,
-        "pumap.format_version": FORMAT_VERSION,
+        "pumap.format_version": FORMAT_VERSION if index is not None else _PLAIN_MODEL_VERSION,
         "pumap.library_version": __version__,
         "pumap.config": fitted.config.to_dict(),
         "pumap.encoder": spec,
@@ -355,6 +397,13 @@ def _model_payload(
         "pumap.has_embedding": bool(include_embedding),
         "pumap.losses": [float(v) if math.isfinite(v) else None for v in fitted.losses],
     }
+    if index is not None:
+        metadata["pumap.training_index"] = {
+            "metric": index.metric,
+            "n_samples": index.n_samples,
+            "dims": int(index.points.shape[1]),
+            "sketch": index.axes is not None,
+        }
     return metadata, tensors
 
 
@@ -544,7 +593,7 @@ def _write_gguf(path: Path, metadata: Mapping[str, Any], tensors: Mapping[str, n
 
     writer = gguf.GGUFWriter(path, GGUF_ARCHITECTURE)
     for key, value in metadata.items():
-        kind = _MODEL_KEYS.get(key, "json")
+        kind = _KEY_KINDS.get(key, "json")
         if kind == "str":
             writer.add_string(key, value)
         elif kind == "uint":
@@ -588,7 +637,7 @@ def _read_gguf(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         for key in fields:
             if key.startswith("pumap."):
                 value = _gguf_value(path, fields, key)
-                if _MODEL_KEYS.get(key) == "json":
+                if _KEY_KINDS.get(key) == "json":
                     if not isinstance(value, str):
                         raise ModelFormatError(path, f"metadata {key} is not a string")
                     try:
@@ -719,6 +768,11 @@ def _check_model_metadata(path: Path, metadata: dict[str, Any]) -> dict[str, Any
             ok = checks[kind](value)
         if not ok:
             raise ModelFormatError(path, f"metadata {key} has an invalid value: {value!r}")
+    index_meta = metadata.get("pumap.training_index")
+    if index_meta is not None and not isinstance(index_meta, dict):
+        raise ModelFormatError(
+            path, f"metadata pumap.training_index has an invalid value: {index_meta!r}"
+        )
     if not all(v is None or isinstance(v, (int, float)) for v in metadata["pumap.losses"]):
         raise ModelFormatError(path, "metadata pumap.losses must be a list of numbers")
     return metadata

@@ -82,10 +82,21 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Show progress bars (umap-learn's default, not `UmapConfig`'s).
     hidden_layers : tuple of int
         Widths of the encoder MLP's hidden layers (pumap only).
+    input_dropout : float
+        Probability of zeroing each input value in each training step (pumap only).
     standardize : bool
         z-score each feature for the encoder (pumap only).
     pca_init : bool
         Warm-start the encoder on the PCA projection (pumap only).
+    keep_training_data : bool
+        Keep the training embedding and a PCA sketch of the training data, which refined
+        transforms need (pumap only; see `pumap.UmapConfig`).
+    refine_sketch_dims : int or None
+        Dimensions of that sketch; ``None`` keeps the rows themselves (pumap only).
+    refine : bool, default=False
+        Whether `transform` refines each new point against the fixed training embedding
+        after the forward pass, as umap-learn's ``transform`` optimises new points: better
+        placement, slower (pumap only; needs ``keep_training_data=True``).
     knn_method : {"auto", "exact", "nndescent"}
         How the k-NN graph is built (pumap only).
     knn_precision : {"float32", "tf32", "bfloat16"}
@@ -138,8 +149,12 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         random_state: Any = None,
         verbose: bool = False,
         hidden_layers: tuple[int, ...] = _DEFAULTS.hidden_layers,
+        input_dropout: float = _DEFAULTS.input_dropout,
         standardize: bool = _DEFAULTS.standardize,
         pca_init: bool = _DEFAULTS.pca_init,
+        keep_training_data: bool = _DEFAULTS.keep_training_data,
+        refine_sketch_dims: int | None = _DEFAULTS.refine_sketch_dims,
+        refine: bool = False,
         knn_method: str = _DEFAULTS.knn_method,
         knn_precision: str = _DEFAULTS.knn_precision,
         mixed_precision: bool = _DEFAULTS.mixed_precision,
@@ -159,8 +174,12 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.random_state = random_state
         self.verbose = verbose
         self.hidden_layers = hidden_layers
+        self.input_dropout = input_dropout
         self.standardize = standardize
         self.pca_init = pca_init
+        self.keep_training_data = keep_training_data
+        self.refine_sketch_dims = refine_sketch_dims
+        self.refine = refine
         self.knn_method = knn_method
         self.knn_precision = knn_precision
         self.mixed_precision = mixed_precision
@@ -205,12 +224,14 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         return self.fit(X, y, **fit_params).embedding_
 
-    def transform(self, X: Any) -> np.ndarray:
-        """Embed new rows with the trained encoder.
+    def transform(self, X: Any, *, refine: bool | None = None) -> np.ndarray:
+        """Embed new rows with the trained encoder (and refine them, if asked).
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
+        refine : bool, optional
+            Overrides the estimator's ``refine`` for this call.
 
         Returns
         -------
@@ -218,7 +239,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self, "fitted_")
         x = _validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
-        return self.fitted_.transform(x)
+        refine = self.refine if refine is None else refine
+        return self.fitted_.transform(x, refine=_plain(refine))
 
     # ------------------------------------------------------------------ helpers
 
@@ -257,8 +279,11 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             negative_sample_rate=_plain(self.negative_sample_rate),
             learning_rate=_plain(self.learning_rate),
             hidden_layers=tuple(_plain(w) for w in hidden),
+            input_dropout=_plain(self.input_dropout),
             standardize=_plain(self.standardize),
             pca_init=_plain(self.pca_init),
+            keep_training_data=_plain(self.keep_training_data),
+            refine_sketch_dims=_plain(self.refine_sketch_dims),
             knn_method=self.knn_method,
             knn_precision=self.knn_precision,
             mixed_precision=_plain(self.mixed_precision),

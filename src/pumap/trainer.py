@@ -19,6 +19,7 @@ from torch import nn
 from .checkpoint import Checkpointer, TrainingState, capture_state, restore_state
 from .graph import FuzzyGraph
 from .loss import umap_loss
+from .pca import principal_axes
 from .sampler import EdgeSampler
 
 log = logging.getLogger(__name__)
@@ -97,17 +98,9 @@ class TrainingInterrupted(KeyboardInterrupt):
 
 def pca_projection(x: torch.Tensor, n_components: int, generator: torch.Generator) -> torch.Tensor:
     """Scores of ``x`` on its top principal components (randomised range finder, seeded)."""
-    xc = x - x.mean(dim=0)
-    n, d = xc.shape
-    c = min(n_components, n, d)
-    width = min(c + 10, n, d)
-    probe = torch.randn(d, width, generator=generator, device=x.device, dtype=x.dtype)
-    basis = torch.linalg.qr(xc @ probe).Q
-    for _ in range(4):  # power iterations sharpen the leading subspace
-        basis = torch.linalg.qr(xc @ (xc.T @ basis)).Q
-    small = basis.T @ xc  # (width, d)
-    _, _, vh = torch.linalg.svd(small, full_matrices=False)
-    scores = xc @ vh[:c].T
+    mean, axes = principal_axes(x, n_components, generator)
+    scores = (x - mean) @ axes.T
+    n, c = scores.shape
     # Fix the sign of each component so that the result does not depend on the solver.
     largest = scores.gather(0, scores.abs().argmax(dim=0, keepdim=True))[0]
     scores = scores * torch.where(largest < 0, -1.0, 1.0)
@@ -195,6 +188,7 @@ def train_umap(
     checkpointer: Checkpointer | None = None,
     mixed_precision: bool = False,
     compile_step: bool = False,
+    input_dropout: float = 0.0,
 ) -> list[float]:
     """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
 
@@ -213,6 +207,10 @@ def train_umap(
     mixed_precision, compile_step : bool
         bfloat16 autocast of the encoder's forward; ``torch.compile`` of forward and loss
         (`make_step_loss`).
+    input_dropout : float
+        Probability with which each step zeroes each input value (the others are scaled by
+        ``1 / (1 - p)``), drawn from ``generator``: an augmentation that makes the encoder
+        generalise to new points; ``transform`` never drops anything.
 
     Raises
     ------
@@ -230,7 +228,8 @@ def train_umap(
     total = per_epoch * n_epochs
     embed_all = 2 * batch_size >= x.shape[0]
     step_loss = make_step_loss(
-        encoder, x, a, b, batch_size, embed_all, mixed_precision, compile_step
+        encoder, x, a, b, batch_size, embed_all, mixed_precision, compile_step,
+        input_dropout=input_dropout, generator=generator,
     )
     losses: list[float] = []
     step = 0
@@ -297,6 +296,9 @@ def make_step_loss(
     embed_all: bool,
     mixed_precision: bool = False,
     compile_step: bool = False,
+    *,
+    input_dropout: float = 0.0,
+    generator: torch.Generator | None = None,
 ) -> StepLoss:
     """The loss of one step as a function of the sampled batch's index tensors.
 
@@ -306,14 +308,34 @@ def make_step_loss(
     repeats when ``2 B >= n``). ``mixed_precision`` runs the encoder under bfloat16 autocast
     (the loss is computed in float32); ``compile_step`` wraps the function in
     ``torch.compile`` (the batch's shapes never change, so it compiles once).
+    ``input_dropout`` zeroes each input value with that probability, a fresh mask from
+    ``generator`` every step (drawn outside the compiled function).
     """
 
-    def step_loss(
+    def encode(rows: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=mixed_precision):
+            return encoder(rows)
+
+    def forward(
         points: torch.Tensor, negative_head: torch.Tensor, negative_tail: torch.Tensor
     ) -> torch.Tensor:
-        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=mixed_precision):
-            emb = _rows(encoder(x), points) if embed_all else encoder(_rows(x, points))
-        emb = emb.float()
+        emb = _rows(encode(x), points) if embed_all else encode(_rows(x, points))
+        return _batch_loss(emb.float(), negative_head, negative_tail)
+
+    def forward_dropped(
+        points: torch.Tensor,
+        negative_head: torch.Tensor,
+        negative_tail: torch.Tensor,
+        keep: torch.Tensor,
+    ) -> torch.Tensor:
+        rows = x if embed_all else _rows(x, points)
+        emb = encode(rows * keep)
+        emb = _rows(emb, points) if embed_all else emb
+        return _batch_loss(emb.float(), negative_head, negative_tail)
+
+    def _batch_loss(
+        emb: torch.Tensor, negative_head: torch.Tensor, negative_tail: torch.Tensor
+    ) -> torch.Tensor:
         return umap_loss(
             emb[:batch_size],
             emb[batch_size:],
@@ -323,7 +345,22 @@ def make_step_loss(
             b,
         )
 
-    return torch.compile(step_loss, dynamic=False) if compile_step else step_loss
+    if input_dropout > 0.0:
+        if generator is None:
+            raise ValueError("input_dropout needs a generator for its masks")
+        dropped = torch.compile(forward_dropped, dynamic=False) if compile_step else forward_dropped
+        n_rows = x.shape[0] if embed_all else 2 * batch_size
+        scale = 1.0 / (1.0 - input_dropout)
+
+        def step_with_dropout(
+            points: torch.Tensor, negative_head: torch.Tensor, negative_tail: torch.Tensor
+        ) -> torch.Tensor:
+            keep = torch.rand((n_rows, x.shape[1]), generator=generator, device=x.device)
+            keep = (keep >= input_dropout).to(x.dtype) * scale
+            return dropped(points, negative_head, negative_tail, keep)
+
+        return step_with_dropout
+    return torch.compile(forward, dynamic=False) if compile_step else forward
 
 
 def _diverged_message(loss: float, epoch: int, checkpointer: Checkpointer | None) -> str:

@@ -35,6 +35,7 @@ from .preprocess import (
     check_enough_points,
     check_not_constant,
 )
+from .refine import TrainingIndex
 from .trainer import (
     Callback,
     TrainingDiverged,
@@ -258,6 +259,7 @@ class Umap:
             checkpointer=checkpointer,
             mixed_precision=cfg.mixed_precision,
             compile_step=cfg.compile,
+            input_dropout=cfg.input_dropout,
         )
         timings["train"] = _lap(clock, device)
         progress.stage, progress.epochs = "the final embedding", n_epochs
@@ -275,6 +277,17 @@ class Umap:
                 "learning_rate or check the input's scale"
             )
         timings["embed"] = _lap(clock, device)
+
+        if cfg.keep_training_data:
+            clock = time.perf_counter()
+            fitted.training_index = TrainingIndex.build(
+                x,
+                torch.from_numpy(fitted.embedding),
+                cfg.metric,
+                cfg.refine_sketch_dims,
+                torch.Generator().manual_seed(seed),
+            ).to(device)
+            timings["index"] = _lap(clock, device)
         fitted.timings = timings
         log.info("fit timings (s): %s", timings)
         return fitted

@@ -1,0 +1,238 @@
+"""How well new points are placed: pumap's forward pass and refine against umap-learn, one run.
+
+Every (method, case, seed) fits in its own fresh Python process, one after the other, so fit
+times include what a user's script pays (imports aside; umap-learn's numba compilation
+included). Cases: scikit-learn's digits and the MNIST test set (stratified 80/20 splits,
+``random_state=0``), an MNIST training-size sweep (the first 1k/2k/4k/8k rows, the last 2,000
+held out), and synthetic clusters. Per run: fit seconds, trustworthiness@15 of the training
+embedding (its first 3,000 rows) and of the held-out embedding, held-out 10-NN accuracy
+(classifier fitted on the training embedding), and transform points/s (second call). pumap runs
+report the forward pass and ``transform(refine=True)`` from one fit.
+
+    python benchmarks/bench_quality.py --mnist-dir ../shared/data/mnist --seeds 0 1 2
+    python benchmarks/bench_quality.py --cases digits --methods pumap,umap-learn --seeds 0
+
+Methods: ``pumap`` (defaults), ``pumap-wide`` (the forward-pass preset: 3 x 256 MLP,
+input dropout 0.4, 2x the automatic epochs), ``umap-learn``, ``torchdr`` (when installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+CASES = ("digits", "mnist", "sweep1k", "sweep2k", "sweep4k", "sweep8k", "synthetic")
+METHODS = ("pumap", "pumap-wide", "umap-learn", "torchdr")
+# The forward-pass preset measured in docs/benchmarks.md ("New points").
+WIDE = {"hidden_layers": [256, 256, 256], "input_dropout": 0.4, "epochs_factor": 2}
+TRUST_ROWS = 3000  # training trustworthiness on the first rows: O(n^2) otherwise
+
+
+def load_case(case: str, mnist_dir: str, seed: int) -> tuple[np.ndarray, ...]:
+    """(x_train, y_train, x_test, y_test) float32 / int for ``case``."""
+    from sklearn.model_selection import train_test_split
+
+    if case == "digits":
+        from sklearn.datasets import load_digits
+
+        x, y = load_digits(return_X_y=True)
+    elif case == "synthetic":
+        from pumap.datasets import make_clusters
+
+        x, y = make_clusters(5000, n_features=50, n_clusters=10, seed=seed)
+    else:
+        from pumap.datasets import load_mnist
+
+        x, y = load_mnist(mnist_dir)
+        if case.startswith("sweep"):
+            n = int(case[len("sweep") : -1]) * 1000
+            return x[:n], y[:n], x[-2000:], y[-2000:]
+    x = np.asarray(x, dtype=np.float32)
+    xtr, xte, ytr, yte = train_test_split(x, y, test_size=0.2, stratify=y, random_state=0)
+    return xtr, ytr, xte, yte
+
+
+def scores(xtr, ytr, etr, xte, yte, ete) -> dict[str, float]:
+    from sklearn.manifold import trustworthiness
+    from sklearn.neighbors import KNeighborsClassifier
+
+    knn = KNeighborsClassifier(n_neighbors=10).fit(etr, ytr)
+    return {
+        "heldout_acc": float(knn.score(ete, yte)),
+        "heldout_trust": float(trustworthiness(xte, ete, n_neighbors=15)),
+    }
+
+
+def train_trust(xtr: np.ndarray, etr: np.ndarray) -> float:
+    from sklearn.manifold import trustworthiness
+
+    return float(trustworthiness(xtr[:TRUST_ROWS], etr[:TRUST_ROWS], n_neighbors=15))
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def run_one(method: str, case: str, seed: int, mnist_dir: str) -> dict:
+    """Fit and transform with one method in this process; return the measurements."""
+    xtr, ytr, xte, yte = load_case(case, mnist_dir, seed)
+    out: dict = {"method": method, "case": case, "seed": seed, "n_train": len(xtr)}
+    if method.startswith("pumap"):
+
+        import pumap.umap  # noqa: F401  (imports outside the timing)
+
+        fitted, fit_s = timed(_fit_pumap, xtr, seed, method == "pumap-wide")
+        out["fit_s"] = fit_s
+        out["stages_s"] = {k: round(v, 3) for k, v in fitted.timings.items()}
+        etr = fitted.embedding
+        out["train_trust"] = train_trust(xtr, etr)
+        for name, kwargs in (("forward", {}), ("refine", {"refine": True})):
+            fitted.transform(xte, **kwargs)  # first call: warm-up
+            ete, seconds = timed(fitted.transform, xte, **kwargs)
+            out[name] = {
+                **scores(xtr, ytr, etr, xte, yte, ete), "points_per_s": len(xte) / seconds
+            }
+    elif method == "umap-learn":
+        import umap
+
+        model, fit_s = timed(umap.UMAP(n_neighbors=16, random_state=seed).fit, xtr)
+        out["fit_s"] = fit_s
+        etr = model.embedding_
+        out["train_trust"] = train_trust(xtr, etr)
+        model.transform(xte)  # the first call compiles; users' later calls do not pay that
+        ete, seconds = timed(model.transform, xte)
+        out["transform"] = {
+            **scores(xtr, ytr, etr, xte, yte, ete), "points_per_s": len(xte) / seconds
+        }
+    elif method == "torchdr":
+        import torchdr
+
+        model = torchdr.UMAP(n_neighbors=16, random_state=seed, device="cpu")
+        etr, fit_s = timed(model.fit_transform, xtr)
+        etr = np.asarray(etr)
+        out["fit_s"] = fit_s
+        out["train_trust"] = train_trust(xtr, etr)
+        if hasattr(model, "transform"):
+            ete, seconds = timed(model.transform, xte)
+            ete = np.asarray(ete)
+            out["transform"] = {**scores(xtr, ytr, etr, xte, yte, ete),
+                                "points_per_s": len(xte) / seconds}
+    else:
+        raise SystemExit(f"unknown method {method!r}")
+    return out
+
+
+def _fit_pumap(xtr: np.ndarray, seed: int, wide: bool):
+    from pumap import Umap
+
+    if not wide:
+        return Umap(seed=seed, verbose=False, device="cpu").fit(xtr)
+    from pumap.trainer import auto_n_epochs
+
+    cfg = Umap().config
+    # Twice the automatic epochs of this graph, whose edge count is about 0.72 n k (measured:
+    # 86,549 edges for MNIST's 8,000 rows at k = 15): about 600 optimiser steps.
+    edges = int(0.72 * len(xtr) * cfg.n_neighbors)
+    n_epochs = WIDE["epochs_factor"] * auto_n_epochs(edges, cfg.batch_size)
+    return Umap(
+        seed=seed,
+        verbose=False,
+        device="cpu",
+        n_epochs=n_epochs,
+        hidden_layers=tuple(WIDE["hidden_layers"]),
+        input_dropout=WIDE["input_dropout"],
+    ).fit(xtr)
+
+
+def summarise(results: list[dict]) -> str:
+    """Markdown table: means over seeds per (case, method[/mode])."""
+    groups: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in results:
+        modes = [m for m in ("forward", "refine", "transform") if m in r]
+        for mode in modes:
+            label = r["method"] if mode == "transform" else f"{r['method']} {mode}"
+            groups[(r["case"], label)].append(
+                {"fit_s": r["fit_s"], "train_trust": r["train_trust"], **r[mode]}
+            )
+    lines = [
+        "| case | method | seeds | fit s | train trust@15 | held-out trust@15 | "
+        "held-out 10-NN acc | transform pts/s |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    order = sorted(groups.items(), key=lambda kv: (CASES.index(kv[0][0]), kv[0][1]))
+    for (case, label), rows in order:
+        m = {k: float(np.mean([r[k] for r in rows])) for k in rows[0]}
+        lines.append(
+            f"| {case} | {label} | {len(rows)} | {m['fit_s']:.1f} | {m['train_trust']:.4f} | "
+            f"{m['heldout_trust']:.4f} | {m['heldout_acc']:.4f} | {m['points_per_s']:,.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist-dir", default=str(HERE.parents[1] / "shared" / "data" / "mnist"))
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--methods", default="pumap,pumap-wide,umap-learn,torchdr")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--wide-cases", default="digits,mnist",
+                        help="cases on which pumap-wide runs (it is the slowest)")
+    parser.add_argument("--jsonl", help="append every run's measurements here")
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        method, case, seed = args.child
+        print(json.dumps(run_one(method, case, int(seed), args.mnist_dir)))
+        return 0
+
+    from _common import machine_info
+
+    methods = [m for m in args.methods.split(",") if m]
+    if "torchdr" in methods:
+        import importlib.util
+
+        if importlib.util.find_spec("torchdr") is None:
+            print("torchdr is not installed: skipped", file=sys.stderr)
+            methods.remove("torchdr")
+    wide_cases = set(args.wide_cases.split(","))
+    results = []
+    for seed in args.seeds:
+        for case in args.cases.split(","):
+            for method in methods:
+                if method == "pumap-wide" and case not in wide_cases:
+                    continue
+                cmd = [sys.executable, str(Path(__file__).resolve()), "--mnist-dir",
+                       args.mnist_dir, "--child", method, case, str(seed)]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                                      env=dict(os.environ))
+                if done.returncode != 0:
+                    print(done.stderr[-3000:], file=sys.stderr)
+                    return done.returncode
+                result = json.loads(done.stdout.strip().splitlines()[-1])
+                results.append(result)
+                print(json.dumps(result), file=sys.stderr)
+                if args.jsonl:
+                    with open(args.jsonl, "a") as fh:
+                        fh.write(json.dumps(result) + "\n")
+    print(f"machine: {json.dumps(machine_info())}")
+    print(f"command: python benchmarks/bench_quality.py {' '.join(sys.argv[1:])}")
+    print(summarise(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,42 @@
+"""Principal axes by a seeded randomised range finder, for the warm start and the refine sketch."""
+
+from __future__ import annotations
+
+import torch
+
+POWER_ITERATIONS = 4  # sharpen the leading subspace of the range finder
+OVERSAMPLING = 10  # extra probe columns beyond the axes wanted
+
+
+def principal_axes(
+    x: torch.Tensor, n_axes: int, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and leading principal axes of the rows of ``x``.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(n, d)`` floating-point data.
+    n_axes : int
+        Axes wanted; at most ``min(n, d)`` are returned.
+    generator : torch.Generator
+        On ``x``'s device; seeds the random probe, so the result is reproducible.
+
+    Returns
+    -------
+    mean : torch.Tensor
+        ``(d,)`` column means.
+    axes : torch.Tensor
+        ``(c, d)`` orthonormal rows, ``c = min(n_axes, n, d)``, by decreasing variance.
+    """
+    mean = x.mean(dim=0)
+    xc = x - mean
+    n, d = xc.shape
+    c = min(n_axes, n, d)
+    width = min(c + OVERSAMPLING, n, d)
+    probe = torch.randn(d, width, generator=generator, device=x.device, dtype=x.dtype)
+    basis = torch.linalg.qr(xc @ probe).Q
+    for _ in range(POWER_ITERATIONS):
+        basis = torch.linalg.qr(xc @ (xc.T @ basis)).Q
+    _, _, vh = torch.linalg.svd(basis.T @ xc, full_matrices=False)
+    return mean, vh[:c]
