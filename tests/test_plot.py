@@ -56,6 +56,17 @@ def test_fitted_model_points_legend_and_class_names(fitted) -> None:
     assert not ax.collections[0].get_rasterized()
 
 
+def test_fitted_sklearn_estimator() -> None:
+    pytest.importorskip("sklearn")
+    from pumap.sklearn import ParametricUMAP
+
+    x = np.random.default_rng(10).normal(size=(60, 4)).astype(np.float32)
+    est = ParametricUMAP(n_neighbors=5, n_epochs=1, random_state=0, verbose=False).fit(x)
+    ax = points(est, ax=_ax())
+    np.testing.assert_array_equal(_sorted_rows(ax.collections[0].get_offsets()),
+                                  _sorted_rows(est.embedding_))
+
+
 def test_string_labels_and_mapping_names() -> None:
     emb = np.arange(12.0).reshape(6, 2)
     ax = points(emb, ["b", "a", "b", "c", "a", "a"], ax=_ax())

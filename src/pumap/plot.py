@@ -102,9 +102,9 @@ def points(
 
     Parameters
     ----------
-    fitted_or_embedding : FittedUmap or array-like, shape (n, 2)
-        A fitted model (its ``embedding`` is drawn) or the points themselves (NumPy array,
-        torch tensor on any device, or anything ``np.asarray`` takes).
+    fitted_or_embedding : FittedUmap, ParametricUMAP or array-like, shape (n, 2)
+        A fitted model (its training ``embedding`` is drawn) or the points themselves (NumPy
+        array, torch tensor on any device, or anything ``np.asarray`` takes).
     labels : array-like, shape (n,), optional
         Colour of each point: classes (strings, booleans, integers with at most
         `MAX_AUTO_CLASSES` values) get distinct colours and a legend; other numbers a
@@ -287,6 +287,8 @@ def _embedding_of(obj: Any, argument: str) -> np.ndarray:
     """The ``(n, 2)`` float64 points of a FittedUmap, tensor or array; errors name `argument`."""
     from .fitted import FittedUmap
 
+    if isinstance(getattr(obj, "fitted_", None), FittedUmap):  # a fitted ParametricUMAP
+        obj = obj.fitted_
     if isinstance(obj, FittedUmap):
         if obj.embedding is None:
             raise ValueError(
