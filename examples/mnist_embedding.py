@@ -1,9 +1,10 @@
 """Embed MNIST digits in 2-D with pumap and draw them.
 
-Fits on the first ``--n`` images of MNIST's test split and writes an SVG scatter plot coloured
-by digit and a CSV with columns ``x,y,label``::
+Fits on the first ``--n`` images of MNIST's test split and writes a scatter plot coloured by
+digit (PNG, SVG or PDF by the suffix of ``--out``; needs matplotlib) and a CSV with columns
+``x,y,label``::
 
-    python examples/mnist_embedding.py --data-dir path/to/mnist --n 10000 --out mnist.svg
+    python examples/mnist_embedding.py --data-dir path/to/mnist --n 10000 --out mnist.png
 
 ``--data-dir`` is a folder holding ``t10k-images-idx3-ubyte.gz`` and
 ``t10k-labels-idx1-ubyte.gz``; without it the files are downloaded once into
@@ -22,7 +23,7 @@ import numpy as np
 
 from pumap import Umap
 from pumap.datasets import fetch_mnist, load_mnist
-from pumap.plot import scatter_svg
+from pumap.plot import PLOT_SUFFIXES, save_points
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -30,7 +31,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data-dir", type=Path, help="folder with the MNIST IDX .gz files")
     parser.add_argument("--n", type=int, default=10_000, help="images to embed (default 10000)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: pumap's)")
-    parser.add_argument("--out", type=Path, default=Path("mnist.svg"), help="SVG to write")
+    parser.add_argument("--out", type=Path, default=Path("mnist.png"),
+                        help="plot to write: .png, .svg or .pdf (default mnist.png)")
     parser.add_argument("--csv", type=Path, help="CSV (x,y,label) to write")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
@@ -38,6 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.n < 2:
         parser.error("--n must be at least 2")
+    if args.out.suffix.lower() not in PLOT_SUFFIXES:
+        parser.error(f"--out must end in {', '.join(PLOT_SUFFIXES)}, got {args.out}")
     return args
 
 
@@ -60,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     embedding = fitted.embedding
 
     title = f"pumap: {len(images):,} digits of the MNIST test split"
-    scatter_svg(embedding, labels, args.out, title=title, class_names=[str(d) for d in range(10)])
+    save_points(args.out, embedding, labels, title=title)
     print(f"fitted {len(images)} images in {seconds:.1f} s on {fitted.device}; wrote {args.out}")
     if args.csv is not None:
         write_csv(args.csv, embedding, labels)

@@ -1,8 +1,9 @@
 """Quickstart: fit pumap on handwritten digits, embed held-out digits, plot both.
 
-    python examples/quickstart.py --out digits.svg
+    python examples/quickstart.py --out digits.png
 
-Needs scikit-learn for the digits (``pip install 'pumap[sklearn]'``).
+Needs scikit-learn for the digits and matplotlib for the plot
+(``pip install 'pumap[sklearn,plot]'``).
 """
 
 from __future__ import annotations
@@ -14,17 +15,20 @@ import numpy as np
 
 from pumap import Umap
 from pumap.datasets import load_digits
-from pumap.plot import scatter_svg
+from pumap.plot import PLOT_SUFFIXES, save_points
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="pumap quickstart on scikit-learn's digits")
     parser.add_argument("--n", type=int, help="use only the first N digits (default: all 1797)")
     parser.add_argument("--epochs", type=int, help="training epochs (default: pumap's)")
-    parser.add_argument("--out", type=Path, default=Path("digits.svg"), help="SVG to write")
+    parser.add_argument("--out", type=Path, default=Path("digits.png"),
+                        help="plot to write: .png, .svg or .pdf (default digits.png)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
+    if args.out.suffix.lower() not in PLOT_SUFFIXES:
+        parser.error(f"--out must end in {', '.join(PLOT_SUFFIXES)}, got {args.out}")
 
     # 1. Data: 1797 8x8 digits (or the first --n), a fifth of them held out.
     X, y = load_digits()
@@ -42,11 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     held_out = fitted.transform(X[test])
 
     # 4. Plot both: training digits as discs, held-out digits as rings.
-    embedding = np.vstack([fitted.embedding, held_out])
-    labels = np.concatenate([y[train], y[test]])
-    is_held_out = np.arange(len(embedding)) >= len(train)
-    scatter_svg(embedding, labels, args.out, title="digits: training (discs) and held-out (rings)",
-                hollow=is_held_out, hollow_name="held-out")
+    save_points(args.out, fitted, y[train], held_out=held_out, held_out_labels=y[test],
+                title="digits: training (discs) and held-out (rings)")
     print(f"embedded {len(train)} training and {len(test)} held-out digits; wrote {args.out}")
 
     # 5. How well are neighbourhoods kept? (1.0 is perfect.)

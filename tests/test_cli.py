@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
@@ -69,7 +70,7 @@ def _error(capsys, code: int, status: int, *fragments: str) -> str:
 def test_fit_csv_with_header_and_label_column(tmp_path, csv_with_labels, capsys):
     save, emb, svg = tmp_path / "m.safetensors", tmp_path / "emb.csv", tmp_path / "plot.svg"
     code = main(["fit", str(csv_with_labels), "--labels", "kind", "--save", str(save),
-                 "--embedding", str(emb), "--svg", str(svg), *FAST])
+                 "--embedding", str(emb), "--plot", str(svg), *FAST])
     out = capsys.readouterr()
     assert code == 0, out.err
     assert "pumap training" in out.err  # progress bar without --quiet
@@ -80,7 +81,11 @@ def test_fit_csv_with_header_and_label_column(tmp_path, csv_with_labels, capsys)
     rows = emb.read_text().splitlines()
     assert rows[0] == "emb_0,emb_1,label" and len(rows) == N + 1
     assert rows[1].split(",")[2].startswith("c")
-    assert "<svg" in svg.read_text()[:200] and "c0" in svg.read_text()
+    root = ET.parse(svg).getroot()  # matplotlib's SVG: one <use> per point, a legend
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    points = root.find(".//{http://www.w3.org/2000/svg}g[@id='PathCollection_1']")
+    assert len(list(points.iter("{http://www.w3.org/2000/svg}use"))) == N
+    assert "c0" in svg.read_text()  # the label names are in the legend
 
 
 def test_fit_quiet_prints_nothing(tmp_path, csv_with_labels, capsys):
@@ -119,9 +124,9 @@ def test_fit_npy_with_label_file_and_npz_with_key(tmp_path, clusters, capsys):
     np.savez(tmp_path / "d.npz", other=np.zeros(3), x=x, y=y)
     code = main(["fit", str(tmp_path / "d.npz"), "--key", "x", "--labels", "y",
                  "--save", str(tmp_path / "b.safetensors"), "--svg", str(tmp_path / "p.svg"),
-                 "-q", *FAST])
+                 "-q", *FAST])  # --svg: --plot's old name
     assert code == 0, capsys.readouterr().err
-    assert (tmp_path / "p.svg").is_file()
+    assert ET.parse(tmp_path / "p.svg").getroot().tag == "{http://www.w3.org/2000/svg}svg"
 
 
 def test_fit_synthetic_and_options(tmp_path, capsys):
@@ -175,7 +180,8 @@ def test_transform_matches_fit(tmp_path, csv_with_labels, clusters, capsys):
                  "--embedding", str(emb), "-q", *FAST]) == 0
     out_csv, out_npy = tmp_path / "t.csv", tmp_path / "t.npy"
     assert main(["transform", str(save), str(csv_with_labels), "--labels", "kind",
-                 "--out", str(out_csv), "--svg", str(tmp_path / "t.svg")]) == 0
+                 "--out", str(out_csv), "--plot", str(tmp_path / "t.png")]) == 0
+    assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert "embedded 120 points" in capsys.readouterr().out
     np.save(tmp_path / "x.npy", clusters[0])
     assert main(["transform", str(save), str(tmp_path / "x.npy"), "--out", str(out_npy), "-q"]) == 0
@@ -201,8 +207,9 @@ def test_demo_on_digits(tmp_path, capsys):
     out_dir = tmp_path / "demo"
     assert main(["demo", "--out-dir", str(out_dir), "-q", *FAST]) == 0
     out = capsys.readouterr().out
-    for name in ("pumap-demo.svg", "pumap-demo.csv", "pumap-demo.safetensors"):
+    for name in ("pumap-demo.png", "pumap-demo.csv", "pumap-demo.safetensors"):
         assert (out_dir / name).is_file() and str(out_dir / name) in out
+    assert (out_dir / "pumap-demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len((out_dir / "pumap-demo.csv").read_text().splitlines()) == 1797 + 1
 
 
@@ -219,6 +226,21 @@ def test_demo_without_sklearn_uses_synthetic_clusters(tmp_path, capsys, monkeypa
     out = capsys.readouterr().out
     assert "using synthetic clustered data" in out
     assert len((tmp_path / "pumap-demo.csv").read_text().splitlines()) == 200 + 1
+
+
+def test_plot_without_matplotlib(tmp_path, csv_with_labels, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes `import matplotlib` fail
+    save = tmp_path / "m.safetensors"
+    code = main(["fit", str(csv_with_labels), "--save", str(save), "--plot", "p.png", *FAST])
+    err = capsys.readouterr().err
+    assert code == 1 and 'pip install "pumap[plot]"' in err and "--plot p.png" in err
+    assert not save.exists()  # refused before fitting
+    # the demo still writes its CSV and model and says why there is no plot
+    monkeypatch.setattr("pumap.cli.DEMO_SYNTHETIC_POINTS", 200)
+    assert main(["demo", "--out-dir", str(tmp_path), "--synthetic", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert 'plot:      none (pumap.plot needs matplotlib: pip install "pumap[plot]")' in out
+    assert (tmp_path / "pumap-demo.csv").is_file() and not (tmp_path / "pumap-demo.png").exists()
 
 
 def test_help_and_version(capsys):
@@ -241,7 +263,8 @@ def test_usage_errors_exit_2(tmp_path, csv_with_labels, capsys):
         (["fit", data, "--synthetic", "100", "--save", save], "exactly one of"),
         (["fit", data, "--save", save, "--bogus"], "unrecognized arguments: --bogus"),
         (["fit", data, "--save", save, "--embedding", "out.txt"], "must end in .csv or .npy"),
-        (["fit", data, "--save", save, "--svg", "p.svg", "--n-components", "3"], "--svg needs"),
+        (["fit", data, "--save", save, "--svg", "p.svg", "--n-components", "3"], "--plot needs"),
+        (["fit", data, "--save", save, "--plot", "p.jpg"], "must end in .png or .svg or .pdf"),
         (["fit", data, "--save", save, "--hidden-layers", "a,b"], "--hidden-layers"),
         (["fit", data, "--save", save, "--n-neighbors", "0"], "--n-neighbors: n_neighbors must"),
         (["fit", data, "--save", save, "--metric", "manhattan"], "invalid choice"),

@@ -27,9 +27,12 @@ def _run(script: str, *args: str, cwd: Path) -> str:
     return result.stdout
 
 
-def _n_points(svg: Path) -> int:
+def _n_points(svg: Path, collection: int = 1) -> int:
+    """Points of matplotlib's `collection`-th scatter in an SVG (one <use> element each)."""
     root = ET.parse(svg).getroot()
-    return len(root.findall("svg:g[@id='points']/svg:circle", NS))
+    group = root.find(f".//svg:g[@id='PathCollection_{collection}']", NS)
+    assert group is not None
+    return len(list(group.iter(f"{{{NS['svg']}}}use")))
 
 
 def test_quickstart(tmp_path: Path) -> None:
@@ -37,7 +40,9 @@ def test_quickstart(tmp_path: Path) -> None:
     out = _run(
         "quickstart.py", "--n", "400", "--epochs", "2", "--out", "q.svg", "--quiet", cwd=tmp_path
     )
-    assert _n_points(tmp_path / "q.svg") == 400
+    assert _n_points(tmp_path / "q.svg", 1) == 320  # training digits
+    assert _n_points(tmp_path / "q.svg", 2) == 80  # held-out digits, drawn as rings
+    assert "held-out" in (tmp_path / "q.svg").read_text(encoding="utf-8")
     assert "held-out" in out and "trustworthiness" in out
 
 
@@ -45,10 +50,10 @@ def test_quickstart(tmp_path: Path) -> None:
 def test_mnist_embedding(mnist_dir: Path, tmp_path: Path) -> None:
     stdout = _run(
         "mnist_embedding.py", "--data-dir", str(mnist_dir), "--n", "600", "--epochs", "2",
-        "--out", "m.svg", "--csv", "m.csv", "--device", "cpu", "--quiet", cwd=tmp_path,
+        "--out", "m.png", "--csv", "m.csv", "--device", "cpu", "--quiet", cwd=tmp_path,
     )
-    assert "m.svg" in stdout
-    assert _n_points(tmp_path / "m.svg") == 600
+    assert "m.png" in stdout
+    assert (tmp_path / "m.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(tmp_path / "m.csv", newline="", encoding="utf-8") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["x", "y", "label"]

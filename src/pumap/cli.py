@@ -2,7 +2,7 @@
 
 ``pumap fit`` trains a model on a CSV / NPY / NPZ file or a built-in data set and saves it;
 ``pumap transform`` embeds new data with a saved model; ``pumap info`` describes a model file;
-``pumap demo`` fits on built-in data offline and writes an SVG plot and a CSV. docs/cli.md is
+``pumap demo`` fits on built-in data offline and writes a PNG plot and a CSV. docs/cli.md is
 the reference.
 
 A user's mistake (a missing file, an unknown column, data that does not match the model, a
@@ -359,10 +359,24 @@ def write_embedding(path: Path, embedding: np.ndarray, labels: np.ndarray | None
             writer.writerow([*fields, labels[i]] if labels is not None else fields)
 
 
-def write_svg(path: Path, embedding: np.ndarray, labels: np.ndarray | None, title: str) -> None:
-    from .plot import scatter_svg
+def write_plot(path: Path, embedding: np.ndarray, labels: np.ndarray | None, title: str) -> None:
+    """A scatter plot through `pumap.plot.save_points`; the suffix picks PNG, SVG or PDF."""
+    from .plot import save_points
 
-    scatter_svg(np.asarray(embedding), labels, path, title=title)
+    save_points(path, np.asarray(embedding), labels, title=title)
+
+
+def _check_plot(path: str | None) -> Path | None:
+    """``--plot``'s path, checked (and matplotlib found) before any long work."""
+    from .plot import PLOT_SUFFIXES, require_matplotlib
+
+    out = _check_output(path, PLOT_SUFFIXES, "--plot")
+    if out is not None:
+        try:
+            require_matplotlib()
+        except ImportError as err:
+            raise ImportError(f"--plot {path}: {err}") from None
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -460,11 +474,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
     if not save.parent.exists():
         raise FileNotFoundError(f"--save {args.save}: folder {save.parent} does not exist")
     emb_path = _check_output(args.embedding, EMBEDDING_SUFFIXES, "--embedding")
-    svg_path = _check_output(args.svg, (".svg",), "--svg")
+    svg_path = _check_plot(args.plot)
     config = _config_from(args)  # validates every option before the data is read
     resolve_device(config.device)  # fails now, not after loading the data, if it is absent
     if svg_path is not None and config.n_components != 2:
-        raise UsageError(f"--svg needs a 2-D embedding, not --n-components {config.n_components}")
+        raise UsageError(f"--plot needs a 2-D embedding, not --n-components {config.n_components}")
     console = _Console(args.quiet)
 
     if args.data is not None:
@@ -496,7 +510,7 @@ def _write_outputs(
         write_embedding(emb_path, embedding, data.labels)
         console.say(f"wrote embedding {embedding.shape} to {emb_path}")
     if svg_path is not None:
-        write_svg(svg_path, embedding, data.labels, title or f"pumap: {data.source}")
+        write_plot(svg_path, embedding, data.labels, title or f"pumap: {data.source}")
         console.say(f"wrote plot to {svg_path}")
 
 
@@ -504,11 +518,11 @@ def cmd_transform(args: argparse.Namespace) -> int:
     from .fitted import FittedUmap
 
     out = _check_output(args.out, EMBEDDING_SUFFIXES, "--out")
-    svg_path = _check_output(args.svg, (".svg",), "--svg")
+    svg_path = _check_plot(args.plot)
     console = _Console(args.quiet)
     fitted = FittedUmap.load(args.model, device=args.device)
     if svg_path is not None and fitted.n_components != 2:
-        raise UsageError(f"--svg needs a 2-D embedding; this model has {fitted.n_components}-D")
+        raise UsageError(f"--plot needs a 2-D embedding; this model has {fitted.n_components}-D")
     data = _load_data_file(args)
     n_features = data.x.shape[1]
     if n_features != fitted.n_features:
@@ -619,13 +633,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     fitted = _fit(config, data, console)
     embedding = _embedding_of(fitted)
-    svg_path, csv_path = out_dir / "pumap-demo.svg", out_dir / "pumap-demo.csv"
+    plot_path, csv_path = out_dir / "pumap-demo.png", out_dir / "pumap-demo.csv"
     model_path = out_dir / "pumap-demo.safetensors"
-    write_svg(svg_path, embedding, data.labels, f"pumap demo: {data.source}")
+    try:
+        write_plot(plot_path, embedding, data.labels, f"pumap demo: {data.source}")
+        plot_line = str(plot_path)
+    except ImportError as err:  # matplotlib is optional: the CSV and the model still matter
+        plot_line = f"none ({err})"
     write_embedding(csv_path, embedding, data.labels)
     fitted.save(model_path)
     # Where the results are is the point of the demo: printed even with --quiet.
-    print(f"plot:      {svg_path}")
+    print(f"plot:      {plot_line}")
     print(f"embedding: {csv_path}")
     print(f"model:     {model_path}")
     return EXIT_OK
@@ -752,8 +770,9 @@ def build_parser() -> argparse.ArgumentParser:
     out.add_argument("--include-embedding", action="store_true",
                      help="also store the training embedding in the model file")
     out.add_argument("--embedding", metavar="OUT", help="write the embedding to a .csv or .npy")
-    out.add_argument("--svg", metavar="OUT", help="write a scatter plot (2-D only)")
-    out.add_argument("--title", help="title of the SVG plot")
+    out.add_argument("--plot", "--svg", dest="plot", metavar="OUT",
+                     help="write a scatter plot: .png, .svg or .pdf (2-D only; needs matplotlib)")
+    out.add_argument("--title", help="title of the plot")
     fit.set_defaults(handler=cmd_fit, command_parser=fit)
 
     tr = sub.add_parser("transform", parents=[common], help="embed data with a saved model",
@@ -761,8 +780,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("model", metavar="MODEL", help="a model file written by 'pumap fit'")
     tr.add_argument("data", metavar="DATA", help="a .csv, .npy or .npz file")
     tr.add_argument("--out", required=True, metavar="OUT", help="embedding file: .csv or .npy")
-    tr.add_argument("--svg", metavar="OUT", help="also write a scatter plot (2-D only)")
-    tr.add_argument("--title", help="title of the SVG plot")
+    tr.add_argument("--plot", "--svg", dest="plot", metavar="OUT",
+                    help="also write a scatter plot: .png, .svg or .pdf (2-D only)")
+    tr.add_argument("--title", help="title of the plot")
     tr.add_argument("--device", default="auto", help="where to run the encoder (default auto)")
     tr.add_argument("--refine", action="store_true",
                     help="refine each point against the training embedding after the forward "
@@ -782,7 +802,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", parents=[common], help="fit on built-in data and write a plot",
         description="Fit on scikit-learn's digits (or synthetic clusters without scikit-learn), "
-                    "offline, and write pumap-demo.svg, pumap-demo.csv and "
+                    "offline, and write pumap-demo.png (with matplotlib), pumap-demo.csv and "
                     "pumap-demo.safetensors into --out-dir.",
     )
     demo.add_argument("--out-dir", default="pumap-demo", metavar="DIR",
