@@ -45,9 +45,10 @@ class UmapConfig:
         are fitted from them as in umap-learn. ``min_dist`` must lie in ``[0, spread]``.
     n_epochs : int or None
         Training length. **One epoch is as many sampled positive edges as the fuzzy graph has
-        edges**, drawn in proportion to their weights: an edge of weight ``w`` is seen about ``w``
-        times per epoch on average. It is not a pass over the points. ``None`` (default) picks
-        enough epochs for about 300 optimiser steps, at least 10 and at most 500
+        edges**, drawn in proportion to their weights: an edge of weight ``w`` is seen
+        ``w / mean(w)`` times per epoch on average. It is not a pass over the points.
+        ``None`` (default) picks enough epochs for about 300 optimiser steps, at least 10 and
+        at most 500
         (`pumap.trainer.auto_n_epochs`).
     batch_size : int
         Positive edges per optimisation step (each brings ``negative_sample_rate`` negatives).
