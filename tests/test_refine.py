@@ -166,17 +166,19 @@ def _layout64(init, neighbours, weights, reference, n_epochs, rate, generator):
     for epoch in range(1, n_epochs):
         alpha = 0.25 * (1.0 - epoch / n_epochs)
         due = np.floor(epoch * w) - np.floor((epoch - 1) * w)
-        negatives = due.sum(1) * rate
-        width = int(negatives.max())
-        picks = (torch.randint(len(reference), (m, width), generator=generator).numpy()
-                 if width else None)
+        negatives = (due.sum(1) * rate).astype(int)
+        total = int(negatives.sum())
+        picks = (torch.randint(len(reference), (total,), generator=generator).numpy()
+                 if total else None)
         new = y.copy()
+        drawn = 0
         for i in range(m):
             step = np.zeros(2)
             for j in range(k):
                 step += due[i, j] * _attraction64(y[i], neighbours[i, j])
-            for s in range(int(negatives[i])):
-                step += _repulsion64(y[i], reference[picks[i, s]])
+            for _ in range(negatives[i]):
+                step += _repulsion64(y[i], reference[picks[drawn]])
+                drawn += 1
             new[i] = y[i] + alpha * step
         y = new
     return y

@@ -255,21 +255,21 @@ def refine_layout(
     """
     y = init.float().clone()
     rate = edge_rates(weights)
-    slots = torch.arange(rate.shape[1] * negative_sample_rate, device=y.device)
+    points = torch.arange(y.shape[0], device=y.device)
     for epoch in range(1, n_epochs):  # as in umap-learn, no edge is due in epoch 0
         alpha = initial_alpha * (1.0 - epoch / n_epochs)
         due = (torch.floor(epoch * rate) - torch.floor((epoch - 1) * rate)).to(y.dtype)
         pull = due[:, :, None] * _attraction(y[:, None, :], neighbor_embedding, a, b)
         update = pull.sum(dim=1)
-        negatives = due.sum(dim=1) * negative_sample_rate
-        width = int(negatives.max())  # draws sized by the busiest point: one host read
-        if width:
+        # negative_sample_rate negatives per applied edge, point after point: (owner, draw)
+        counts = due.sum(dim=1).to(torch.int64) * negative_sample_rate
+        owner = torch.repeat_interleave(points, counts)
+        if owner.numel():
             picks = torch.randint(
-                reference.shape[0], (y.shape[0], width), generator=generator, device=y.device
+                reference.shape[0], (owner.shape[0],), generator=generator, device=y.device
             )
-            push = _repulsion(y[:, None, :] - reference[picks], a, b)
-            used = slots[:width] < negatives[:, None]
-            update = update + (push * used[:, :, None]).sum(dim=1)
+            push = _repulsion(y.index_select(0, owner) - reference.index_select(0, picks), a, b)
+            update.index_add_(0, owner, push)
         y = y + alpha * update
     return y
 
