@@ -11,6 +11,7 @@ untouched. Every problem with a file being read raises `ModelFormatError`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -390,6 +391,11 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     directory = path.parent
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory")
+    if not directory.is_dir():  # name the folder, not the temporary file that cannot be made
+        missing = not directory.exists()
+        what = f"folder {directory} does not exist" if missing else f"{directory} is not a folder"
+        kind = FileNotFoundError if missing else NotADirectoryError
+        raise kind(errno.ENOENT if missing else errno.ENOTDIR, what, str(path))
     tmp = directory / f".{path.name[:200]}.{secrets.token_hex(8)}.tmp"
     # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as open() does.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
