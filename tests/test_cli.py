@@ -278,7 +278,7 @@ def test_runtime_errors_exit_1(tmp_path, csv_with_labels, model, capsys):
         (["fit", data, "--labels", "9", "--save", save], "index 9 is out of range"),
         (["fit", str(ragged), "--save", save], "line 3: 2 fields, expected 3"),
         (["fit", str(words), "--save", save], "line 3, column 'b': 'oops' is not a number"),
-        (["fit", str(holes), "--save", save], "line 2, column 1", "missing value"),
+        (["fit", str(holes), "--save", save], "line 2, column 1 (0-based)", "missing value"),
         (["fit", str(tmp_path / "wide.npy"), "--labels", str(short_labels), "--save", save],
          "2 labels", "10 rows"),
         (["fit", str(tmp_path / "d.npz"), "--key", "nope", "--save", save], "no array 'nope'"),
@@ -302,6 +302,60 @@ def test_runtime_errors_exit_1(tmp_path, csv_with_labels, model, capsys):
     for argv, *fragments in cases:
         _error(capsys, main(argv), 1, *fragments)
     assert not Path(save).exists()
+
+
+def test_too_few_rows_says_what_is_needed(tmp_path, capsys):
+    save = str(tmp_path / "m.safetensors")
+    np.save(tmp_path / "one.npy", np.ones((1, 3), dtype=np.float32))
+    np.save(tmp_path / "two.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
+    line = _error(capsys, main(["fit", str(tmp_path / "one.npy"), "--save", save]), 1,
+                  "has 1 row; a k-NN graph needs at least 2 rows")
+    assert "--n-neighbors" not in line  # no value of it helps
+    _error(capsys, main(["fit", str(tmp_path / "two.npy"), "--save", save]), 1,
+           "has 2 rows but --n-neighbors 15 needs at least 16",
+           "pass --n-neighbors 1 or at least 16 rows")
+
+
+def test_row_numbers_are_the_files_lines(tmp_path, capsys):
+    save = str(tmp_path / "m.safetensors")
+    table = tmp_path / "t.csv"  # line 1 a header, line 3 blank, the NaN on line 5
+    table.write_text("a,b,c\n1,2,3\n\n4,5,6\n7,nan,9\n1,1,2\n")
+    _error(capsys, main(["fit", str(table), "--save", save]), 1,
+           "t.csv, line 5, column 'b': 'nan' is NaN or infinity")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("1 2\n3 inf\n")
+    _error(capsys, main(["fit", str(plain), "--save", save]), 1,
+           "plain.txt, line 2, column 1 (0-based): 'inf' is NaN or infinity")
+    big = tmp_path / "big.csv"
+    big.write_text("1,2\n3,1e39\n")
+    _error(capsys, main(["fit", str(big), "--save", save]), 1,
+           "big.csv, line 2, column 1 (0-based): '1e39' is beyond float32's range")
+    x = np.ones((4, 3), dtype=np.float32)
+    x[2, 1] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    _error(capsys, main(["fit", str(tmp_path / "x.npy"), "--save", save]), 1,
+           "x.npy: NaN or infinity at row 2, column 1 (0-based)")
+
+
+def test_mnist_offline_names_the_command_line_flags(tmp_path, capsys, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setenv("PUMAP_DATA", str(tmp_path / "cache"))
+    line = _error(capsys, main(["fit", "--dataset", "mnist", "--save",
+                                str(tmp_path / "m.safetensors")]), 1,
+                  "could not download MNIST", "Name or service not known", "--data-dir DIR",
+                  str(tmp_path / "cache" / "mnist"))
+    for python_name in ("data_dir", "cache_dir", "load_mnist", "fetch_mnist"):
+        assert python_name not in line
+    line = _error(capsys, main(["fit", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                                "--save", str(tmp_path / "m.safetensors")]), 1,
+                  "--data-dir", "t10k-images-idx3-ubyte.gz not found")
+    assert "fetch_mnist" not in line
 
 
 # ---------------------------------------------------------------- real entry points
