@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -176,12 +177,20 @@ def test_transform_matches_fit(tmp_path, csv_with_labels, clusters, capsys):
     out_csv, out_npy = tmp_path / "t.csv", tmp_path / "t.npy"
     assert main(["transform", str(save), str(csv_with_labels), "--labels", "kind",
                  "--out", str(out_csv), "--svg", str(tmp_path / "t.svg")]) == 0
-    assert "embedded 120 points" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert re.search(r"embedded 120 points in (?!0 |0\.0 )[0-9.]+ (ms|s) with ", said), said
     np.save(tmp_path / "x.npy", clusters[0])
     assert main(["transform", str(save), str(tmp_path / "x.npy"), "--out", str(out_npy), "-q"]) == 0
     from_csv = np.loadtxt(out_csv, delimiter=",", skiprows=1, usecols=[0, 1])
     np.testing.assert_allclose(from_csv, np.load(emb), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.load(out_npy), np.load(emb), rtol=1e-4, atol=1e-4)
+
+
+def test_durations_are_readable():
+    from pumap.cli import _duration
+
+    assert [_duration(s) for s in (27.14, 1.0, 0.3124, 0.0031, 0.000042, 0.0)] == [
+        "27.1 s", "1.0 s", "312 ms", "3.1 ms", "0.042 ms", "0 ms"]
 
 
 def test_info_text_and_json(model, capsys):
@@ -227,6 +236,14 @@ def test_help_and_version(capsys):
     for command in ("fit", "transform", "info", "demo"):
         assert main([command, "--help"]) == 0
         assert "usage: pumap " + command in capsys.readouterr().out
+
+
+def test_help_says_what_automatic_epochs_are(capsys):
+    for command in ("fit", "demo"):
+        assert main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+        assert "--epochs N training epochs (default: auto (about 300 steps))" in text
+        assert "None" not in text
 
 
 # ---------------------------------------------------------------- user mistakes
@@ -356,6 +373,26 @@ def test_mnist_offline_names_the_command_line_flags(tmp_path, capsys, monkeypatc
                                 "--save", str(tmp_path / "m.safetensors")]), 1,
                   "--data-dir", "t10k-images-idx3-ubyte.gz not found")
     assert "fetch_mnist" not in line
+
+
+def test_model_errors_say_it_once(tmp_path, capsys):
+    png = tmp_path / "picture.safetensors"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    line = _error(capsys, main(["info", str(png)]), 1,
+                  f"{png} is not a usable pumap model: neither GGUF nor safetensors")
+    assert line.count("pumap model") == 1 and line.count(str(png)) == 1
+    import gguf
+
+    llama = tmp_path / "llama.gguf"
+    writer = gguf.GGUFWriter(llama, "llama")
+    writer.add_tensor("w", np.ones((2, 2), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    line = _error(capsys, main(["transform", str(llama), str(png), "--out", "o.npy"]), 1,
+                  "is not a usable pumap model: a GGUF file of architecture 'llama'")
+    assert line.count("pumap model") == 1
 
 
 # ---------------------------------------------------------------- real entry points

@@ -483,8 +483,16 @@ def _fit(config: UmapConfig, data: Dataset, console: _Console) -> Any:
     console.say(f"fitting {n} points x {d} features from {data.source} -> {config.n_components}-D")
     start = time.perf_counter()
     fitted = Umap(config).fit(data.x)
-    console.say(f"fitted in {time.perf_counter() - start:.1f} s")
+    console.say(f"fitted in {_duration(time.perf_counter() - start)}")
     return fitted
+
+
+def _duration(seconds: float) -> str:
+    """``"4.3 s"``, or milliseconds below a second (a fast transform is not ``"0.00 s"``)."""
+    if seconds >= 1.0:
+        return f"{seconds:.1f} s"
+    ms = seconds * 1e3
+    return f"{ms:.2g} ms" if ms < 10 else f"{ms:.0f} ms"
 
 
 def _embedding_of(fitted: Any) -> np.ndarray:
@@ -574,10 +582,8 @@ def cmd_transform(args: argparse.Namespace) -> int:
         )
     start = time.perf_counter()
     embedding = np.asarray(fitted.transform(data.x), dtype=np.float32)
-    console.say(
-        f"embedded {embedding.shape[0]} points in {time.perf_counter() - start:.2f} s "
-        f"with {args.model}"
-    )
+    seconds = time.perf_counter() - start
+    console.say(f"embedded {embedding.shape[0]} points in {_duration(seconds)} with {args.model}")
     _write_outputs(fitted, embedding, data, out, svg_path, console, args.title)
     return EXIT_OK
 
@@ -699,7 +705,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-dist", type=float, help=f"default {d.min_dist}")
     g.add_argument("--spread", type=float, help=f"default {d.spread}")
     g.add_argument("--epochs", type=int, metavar="N",
-                   help=f"training epochs (default {d.n_epochs})")
+                   help="training epochs (default: auto (about 300 steps))")
     g.add_argument("--batch-size", type=int, metavar="B",
                    help=f"positive edges per step (default {d.batch_size})")
     g.add_argument("--learning-rate", type=float, metavar="LR",
@@ -826,7 +832,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         return _fail(str(err), EXIT_USAGE)
     except ModelFormatError as err:
-        return _fail(f"not a usable pumap model: {err}", EXIT_RUNTIME)
+        return _fail(f"{err.path} is not a usable pumap model: {err.problem}", EXIT_RUNTIME)
     except TrainingDiverged as err:
         return _fail(f"training diverged: {err}; try a lower --learning-rate", EXIT_RUNTIME)
     except (ValueError, ImportError) as err:

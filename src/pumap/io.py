@@ -182,7 +182,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         )
     if fmt is None:
         raise ModelFormatError(
-            path, f"not a pumap model: neither GGUF nor safetensors (starts with {head[:8]!r})"
+            path, f"neither GGUF nor safetensors (starts with {head[:8]!r})"
         )
     return fmt
 
@@ -588,7 +588,7 @@ def _read_gguf(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arch = _gguf_value(path, fields, "general.architecture")
         if arch != GGUF_ARCHITECTURE:
             raise ModelFormatError(
-                path, f"a GGUF file of architecture {arch!r}, not a pumap model (expected 'pumap')"
+                path, f"a GGUF file of architecture {arch!r}, not 'pumap'"
             )
         metadata: dict[str, Any] = {}
         for key in fields:
