@@ -5,7 +5,6 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse
 import torch
@@ -151,6 +150,7 @@ def test_bad_input_is_refused_naming_x(data, match):
 
 
 def test_pandas_frames():
+    pd = pytest.importorskip("pandas")  # optional: pumap reads frames without importing it
     x = _data(20, 3)
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
     np.testing.assert_array_equal(as_float32_matrix(frame).numpy(), x)
