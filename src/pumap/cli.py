@@ -496,10 +496,7 @@ def _duration(seconds: float) -> str:
 
 
 def _embedding_of(fitted: Any) -> np.ndarray:
-    emb = fitted.embedding
-    if hasattr(emb, "detach"):
-        emb = emb.detach().cpu().numpy()
-    return np.asarray(emb, dtype=np.float32)
+    return np.asarray(fitted.embedding, dtype=np.float32)  # NumPy already (FittedUmap.embedding)
 
 
 def _load_data_file(args: argparse.Namespace) -> Dataset:

@@ -70,8 +70,6 @@ _MODEL_KEYS: dict[str, str] = {
     "pumap.has_embedding": "bool",
     "pumap.losses": "json",
 }
-_WEIGHTS_KEYS = ("pumap.format", "pumap.format_version", "pumap.library_version")
-_COMMON_KEYS = ("pumap.format", "pumap.format_version")
 
 
 class ModelFormatError(ValueError):
