@@ -3,17 +3,26 @@
 The MNIST tests read the test split (``t10k-*-idx?-ubyte.gz``) from the folder named by the
 environment variable ``PUMAP_MNIST_DIR``, else from ``../shared/data/mnist`` beside the
 repository; without it they are skipped.
+
+``benchmarks/`` goes on ``sys.path`` so that tests import ``_metrics`` (the k-NN parity
+measures) from there: the benchmarks report the very numbers the tests check, from one module
+that is not part of the installed package.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
 
 MNIST_ENV = "PUMAP_MNIST_DIR"
 DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
