@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-MNIST_DIR = ROOT.parent / "shared" / "data" / "mnist"
+# As in tests/conftest.py: $PUMAP_MNIST_DIR when set, else ../shared/data/mnist.
+MNIST_DIR = Path(os.environ.get("PUMAP_MNIST_DIR") or ROOT.parent / "shared" / "data" / "mnist")
 
 
 # --- devices -------------------------------------------------------------------------------

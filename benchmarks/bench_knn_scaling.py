@@ -48,9 +48,9 @@ def worker(args: argparse.Namespace) -> dict:
     import numpy as np
     import torch
     from _common import current_rss_mib, peak_rss_mib, reset_peak_rss, synthetic
+    from _metrics import knn_recall
 
     import pumap.knn as knn
-    from pumap.metrics import knn_recall
 
     import_s = time.perf_counter() - t_start
     x = synthetic(args.n, args.d, args.seed)

@@ -1,14 +1,35 @@
-"""Shared fixtures: small seeded data and the real data sets when present."""
+"""Shared fixtures: small seeded data and the real data sets when present.
+
+The MNIST tests read the test split (``t10k-*-idx?-ubyte.gz``) from the folder named by the
+environment variable ``PUMAP_MNIST_DIR``, else from ``../shared/data/mnist`` beside the
+repository; without it they are skipped.
+
+``benchmarks/`` goes on ``sys.path`` so that tests import ``_metrics`` (the k-NN parity
+measures) from there: the benchmarks report the very numbers the tests check, from one module
+that is not part of the installed package.
+"""
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
 
-MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+if str(BENCHMARKS) not in sys.path:
+    sys.path.insert(0, str(BENCHMARKS))
+
+MNIST_ENV = "PUMAP_MNIST_DIR"
+DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+
+# No test may fail for being slow: a loaded machine is not a bug (per-test settings add to this).
+settings.register_profile("pumap", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("pumap")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -34,8 +55,16 @@ def blobs(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     return x.astype(np.float32), labels
 
 
+def find_mnist_dir() -> Path:
+    """``$PUMAP_MNIST_DIR`` when set (and then only it), else ``../shared/data/mnist``."""
+    named = os.environ.get(MNIST_ENV)
+    return Path(named).expanduser() if named else DEFAULT_MNIST_DIR
+
+
 @pytest.fixture(scope="session")
 def mnist_dir() -> Path:
-    if not (MNIST_DIR / "t10k-images-idx3-ubyte.gz").is_file():
-        pytest.skip(f"MNIST test set not found in {MNIST_DIR}")
-    return MNIST_DIR
+    folder = find_mnist_dir()
+    if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
+        how = f"(from ${MNIST_ENV})" if os.environ.get(MNIST_ENV) else f"(or set ${MNIST_ENV})"
+        pytest.skip(f"MNIST test set not found in {folder} {how}")
+    return folder

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import shutil
 import struct
 import subprocess
@@ -182,12 +183,20 @@ def test_transform_matches_fit(tmp_path, csv_with_labels, clusters, capsys):
     assert main(["transform", str(save), str(csv_with_labels), "--labels", "kind",
                  "--out", str(out_csv), "--plot", str(tmp_path / "t.png")]) == 0
     assert (tmp_path / "t.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "embedded 120 points" in capsys.readouterr().out
+    said = capsys.readouterr().out
+    assert re.search(r"embedded 120 points in (?!0 |0\.0 )[0-9.]+ (ms|s) with ", said), said
     np.save(tmp_path / "x.npy", clusters[0])
     assert main(["transform", str(save), str(tmp_path / "x.npy"), "--out", str(out_npy), "-q"]) == 0
     from_csv = np.loadtxt(out_csv, delimiter=",", skiprows=1, usecols=[0, 1])
     np.testing.assert_allclose(from_csv, np.load(emb), rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(np.load(out_npy), np.load(emb), rtol=1e-4, atol=1e-4)
+
+
+def test_durations_are_readable():
+    from pumap.cli import _duration
+
+    assert [_duration(s) for s in (27.14, 1.0, 0.3124, 0.0031, 0.000042, 0.0)] == [
+        "27.1 s", "1.0 s", "312 ms", "3.1 ms", "0.042 ms", "0 ms"]
 
 
 def test_info_text_and_json(model, capsys):
@@ -251,6 +260,14 @@ def test_help_and_version(capsys):
         assert "usage: pumap " + command in capsys.readouterr().out
 
 
+def test_help_says_what_automatic_epochs_are(capsys):
+    for command in ("fit", "demo"):
+        assert main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+        assert "--epochs N training epochs (default: auto (about 300 steps))" in text
+        assert "None" not in text
+
+
 # ---------------------------------------------------------------- user mistakes
 
 
@@ -301,7 +318,7 @@ def test_runtime_errors_exit_1(tmp_path, csv_with_labels, model, capsys):
         (["fit", data, "--labels", "9", "--save", save], "index 9 is out of range"),
         (["fit", str(ragged), "--save", save], "line 3: 2 fields, expected 3"),
         (["fit", str(words), "--save", save], "line 3, column 'b': 'oops' is not a number"),
-        (["fit", str(holes), "--save", save], "line 2, column 1", "missing value"),
+        (["fit", str(holes), "--save", save], "line 2, column 1 (0-based)", "missing value"),
         (["fit", str(tmp_path / "wide.npy"), "--labels", str(short_labels), "--save", save],
          "2 labels", "10 rows"),
         (["fit", str(tmp_path / "d.npz"), "--key", "nope", "--save", save], "no array 'nope'"),
@@ -325,6 +342,80 @@ def test_runtime_errors_exit_1(tmp_path, csv_with_labels, model, capsys):
     for argv, *fragments in cases:
         _error(capsys, main(argv), 1, *fragments)
     assert not Path(save).exists()
+
+
+def test_too_few_rows_says_what_is_needed(tmp_path, capsys):
+    save = str(tmp_path / "m.safetensors")
+    np.save(tmp_path / "one.npy", np.ones((1, 3), dtype=np.float32))
+    np.save(tmp_path / "two.npy", np.arange(6, dtype=np.float32).reshape(2, 3))
+    line = _error(capsys, main(["fit", str(tmp_path / "one.npy"), "--save", save]), 1,
+                  "has 1 row; a k-NN graph needs at least 2 rows")
+    assert "--n-neighbors" not in line  # no value of it helps
+    _error(capsys, main(["fit", str(tmp_path / "two.npy"), "--save", save]), 1,
+           "has 2 rows but --n-neighbors 15 needs at least 16",
+           "pass --n-neighbors 1 or at least 16 rows")
+
+
+def test_row_numbers_are_the_files_lines(tmp_path, capsys):
+    save = str(tmp_path / "m.safetensors")
+    table = tmp_path / "t.csv"  # line 1 a header, line 3 blank, the NaN on line 5
+    table.write_text("a,b,c\n1,2,3\n\n4,5,6\n7,nan,9\n1,1,2\n")
+    _error(capsys, main(["fit", str(table), "--save", save]), 1,
+           "t.csv, line 5, column 'b': 'nan' is NaN or infinity")
+    plain = tmp_path / "plain.txt"
+    plain.write_text("1 2\n3 inf\n")
+    _error(capsys, main(["fit", str(plain), "--save", save]), 1,
+           "plain.txt, line 2, column 1 (0-based): 'inf' is NaN or infinity")
+    big = tmp_path / "big.csv"
+    big.write_text("1,2\n3,1e39\n")
+    _error(capsys, main(["fit", str(big), "--save", save]), 1,
+           "big.csv, line 2, column 1 (0-based): '1e39' is beyond float32's range")
+    x = np.ones((4, 3), dtype=np.float32)
+    x[2, 1] = np.nan
+    np.save(tmp_path / "x.npy", x)
+    _error(capsys, main(["fit", str(tmp_path / "x.npy"), "--save", save]), 1,
+           "x.npy: NaN or infinity at row 2, column 1 (0-based)")
+
+
+def test_mnist_offline_names_the_command_line_flags(tmp_path, capsys, monkeypatch):
+    import urllib.error
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("Name or service not known")
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    monkeypatch.setenv("PUMAP_DATA", str(tmp_path / "cache"))
+    line = _error(capsys, main(["fit", "--dataset", "mnist", "--save",
+                                str(tmp_path / "m.safetensors")]), 1,
+                  "could not download MNIST", "Name or service not known", "--data-dir DIR",
+                  str(tmp_path / "cache" / "mnist"))
+    for python_name in ("data_dir", "cache_dir", "load_mnist", "fetch_mnist"):
+        assert python_name not in line
+    line = _error(capsys, main(["fit", "--dataset", "mnist", "--data-dir", str(tmp_path),
+                                "--save", str(tmp_path / "m.safetensors")]), 1,
+                  "--data-dir", "t10k-images-idx3-ubyte.gz not found")
+    assert "fetch_mnist" not in line
+
+
+def test_model_errors_say_it_once(tmp_path, capsys):
+    png = tmp_path / "picture.safetensors"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(200))
+    line = _error(capsys, main(["info", str(png)]), 1,
+                  f"{png} is not a usable pumap model: neither GGUF nor safetensors")
+    assert line.count("pumap model") == 1 and line.count(str(png)) == 1
+    import gguf
+
+    llama = tmp_path / "llama.gguf"
+    writer = gguf.GGUFWriter(llama, "llama")
+    writer.add_tensor("w", np.ones((2, 2), np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    line = _error(capsys, main(["transform", str(llama), str(png), "--out", "o.npy"]), 1,
+                  "is not a usable pumap model: a GGUF file of architecture 'llama'")
+    assert line.count("pumap model") == 1
 
 
 # ---------------------------------------------------------------- real entry points

@@ -229,3 +229,13 @@ def test_official_checksums_match_the_shared_test_split(mnist_dir: Path) -> None
         assert datasets._md5(mnist_dir / name) == datasets.MNIST_MD5[name]
     x, y = fetch_mnist(mnist_dir, url="http://127.0.0.1:9/")  # valid cache: no download
     assert x.shape == (10_000, 784) and np.bincount(y).min() > 800
+
+
+def test_the_mnist_tests_find_their_data_through_the_environment(monkeypatch, tmp_path) -> None:
+    from conftest import MNIST_ENV, find_mnist_dir
+
+    monkeypatch.delenv(MNIST_ENV, raising=False)
+    repository = Path(__file__).resolve().parents[1]
+    assert find_mnist_dir() == repository.parent / "shared" / "data" / "mnist"
+    monkeypatch.setenv(MNIST_ENV, str(tmp_path))
+    assert find_mnist_dir() == tmp_path

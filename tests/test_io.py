@@ -334,6 +334,24 @@ def test_successful_save_replaces_and_leaves_no_temp(tmp_path, fitted):
     assert os.listdir(tmp_path) == [path.name]
 
 
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_save_into_a_missing_folder_names_the_folder(tmp_path, fitted, fmt):
+    target = tmp_path / "nodir" / f"m.{fmt}"
+    with pytest.raises(FileNotFoundError) as info:
+        fitted.save(target)
+    message = str(info.value)
+    assert f"folder {tmp_path / 'nodir'} does not exist" in message
+    assert ".tmp" not in message
+    assert info.value.filename == str(target)
+    with pytest.raises(FileNotFoundError, match="nodir"):
+        fitted.save_weights(tmp_path / "nodir" / "w.safetensors")
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    with pytest.raises(NotADirectoryError, match=f"{not_a_folder} is not a folder"):
+        fitted.save(not_a_folder / f"m.{fmt}")
+    assert os.listdir(tmp_path) == ["file"]
+
+
 # --- no pickle ---------------------------------------------------------------------------------
 
 

@@ -1,12 +1,11 @@
-"""The parity metrics of `pumap.metrics` on known cases, and NN-Descent's recall on MNIST."""
+"""The parity metrics of benchmarks/_metrics.py on known cases, and NN-Descent's recall on MNIST."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
-
-from pumap.metrics import histogram_l1, knn_recall, mean_distance_error, pairwise_max_abs_error
+from _metrics import histogram_l1, knn_recall, mean_distance_error, pairwise_max_abs_error
 
 
 def test_pairwise_max_abs_error_known_case() -> None:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
@@ -189,18 +189,21 @@ def test_ctrl_c_stops_a_fit_cleanly(tmp_path):
         for line in proc.stdout:  # wait until training is under way
             if line.strip() == "epoch 3":
                 break
-        sent = time.perf_counter()
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=60)
-        latency = time.perf_counter() - sent
+        _, stderr = proc.communicate(timeout=300)  # a guard against a hang, not a measurement
     finally:
         proc.kill()
     assert proc.returncode != 0
-    assert "training interrupted after epoch" in stderr
+    # It stopped long before its 100,000 epochs, and says where (no wall-clock bound: a busy
+    # machine may take its time, the test only asks that the interrupt was honoured).
+    stopped = re.search(r"training interrupted after epoch (\d+) of 100000; the checkpoint of "
+                        r"epoch (\d+) is in", stderr)
+    assert stopped, stderr
+    finished, saved = int(stopped.group(1)), int(stopped.group(2))
+    assert 3 <= saved <= finished < 100000
     assert "resume_from=" in stderr
     assert "KeyboardInterrupt" in stderr or "TrainingInterrupted" in stderr
-    assert latency < 30
-    assert read_checkpoint(path).state.epoch >= 3
+    assert read_checkpoint(path).state.epoch == saved
     assert _leftovers(tmp_path) == []
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
+import re
 
 import numpy as np
 import pytest
@@ -75,6 +77,27 @@ def test_fit_returns_a_fitted_model_with_numpy_embedding(blobs) -> None:
     assert fitted.embedding.shape == (300, 2) and fitted.embedding.dtype == np.float32
     assert set(fitted.timings) == {"knn", "graph", "init", "train", "embed", "index"}
     assert fitted.losses[-1] < fitted.losses[0]
+
+
+def test_fit_logs_timings_rounded(blobs, caplog) -> None:
+    x, _ = blobs
+    with caplog.at_level(logging.INFO, logger="pumap"):
+        fitted = Umap(**TINY).fit(x)
+    line = next(r.getMessage() for r in caplog.records if "timings" in r.getMessage())
+    for stage in fitted.timings:
+        assert re.search(rf"{stage} [0-9.e+-]+ s", line), line
+    numbers = re.findall(r"(\d[\d.]*) s\b", line)
+    assert len(numbers) == len(fitted.timings), line
+    for number in numbers:  # three significant digits, not fifteen
+        assert len(number.replace(".", "").lstrip("0")) <= 3, line
+
+
+def test_progress_bar_redraws_rarely_when_not_a_terminal(blobs, capsys) -> None:
+    x, _ = blobs
+    Umap(**{**TINY, "n_epochs": 60, "verbose": True}).fit(x)  # stderr is captured: no tty
+    err = capsys.readouterr().err
+    assert "pumap training" in err and "60/60" in err  # the bar and its end are shown
+    assert err.count("\r") <= 5, err  # not a redraw per epoch (60)
 
 
 def test_transform_keeps_the_input_type(blobs) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
-import pandas as pd
 import pytest
 import scipy.sparse
 import torch
@@ -61,7 +60,8 @@ def test_nan_or_inf_anywhere_is_refused_with_its_position(x, data, bad):
     with pytest.raises(ValueError, match=rf"^X contains NaN or infinity \(first: {kind} at row"):
         as_float32_matrix(x, "X")
     first = np.argwhere(~np.isfinite(x))[0]
-    with pytest.raises(ValueError, match=rf"row {first[0]}, column {first[1]}\)"):
+    where = rf"row {first[0]}, column {first[1]} \(0-based\)\)"
+    with pytest.raises(ValueError, match=where):
         as_float32_matrix(x, "X")
     with pytest.raises(ValueError, match="X contains NaN or infinity"):
         as_float32_matrix(torch.from_numpy(x), "X")
@@ -105,8 +105,15 @@ def test_too_few_points_says_what_to_change(n, k):
     if n >= k + 1:
         return
     message = _fit_error(x, n_neighbors=k)
-    assert f"X has {n} samples but n_neighbors={k} needs at least {k + 1}" in message
-    assert f"pass n_neighbors <= {max(n - 1, 1)} or more data" in message
+    if n == 1:  # no n_neighbors helps: say so, do not suggest one
+        assert "X has 1 row; a k-NN graph needs at least 2 rows" in message
+        assert "n_neighbors <=" not in message
+        return
+    assert f"X has {n} rows but n_neighbors={k} needs at least {k + 1}" in message
+    if n == 2:
+        assert f"pass n_neighbors=1 or at least {k + 1} rows" in message
+    else:
+        assert f"pass n_neighbors <= {n - 1} or at least {k + 1} rows" in message
 
 
 # ---------------------------------------------------------------------- named bad inputs
@@ -132,7 +139,7 @@ def test_too_few_points_says_what_to_change(n, k):
         (scipy.sparse.random(20, 5, density=0.3, format="csr"), r"X is a scipy sparse .*toarray"),
         (scipy.sparse.csr_array(np.eye(5)), r"X is a scipy sparse matrix.*X\.toarray\(\)"),
         (torch.eye(5).to_sparse(), r"X is a sparse tensor.*X\.to_dense\(\)"),
-        (np.array([[1e39, 1.0]]), r"X has a value beyond float32's range .* row 0, column 0"),
+        (np.array([[1e39, 1.0]]), r"X has a value beyond float32's .*row 0, column 0 \(0-based"),
     ],
 )
 def test_bad_input_is_refused_naming_x(data, match):
@@ -143,6 +150,7 @@ def test_bad_input_is_refused_naming_x(data, match):
 
 
 def test_pandas_frames():
+    pd = pytest.importorskip("pandas")  # optional: pumap reads frames without importing it
     x = _data(20, 3)
     frame = pd.DataFrame(x, columns=["a", "b", "c"])
     np.testing.assert_array_equal(as_float32_matrix(frame).numpy(), x)
@@ -152,7 +160,7 @@ def test_pandas_frames():
     with pytest.raises(ValueError, match=r"^X has non-numeric column\(s\): label, flag; drop"):
         Umap(**OPTIONS).fit(labelled)
     nullable = frame.assign(n=pd.array([1] * 19 + [None], dtype="Int64"))
-    with pytest.raises(ValueError, match=r"X contains NaN or infinity .*row 19, column 3"):
+    with pytest.raises(ValueError, match=r"X contains NaN or inf.*row 19, column 3 \(0-based\)"):
         as_float32_matrix(nullable)
     with pytest.raises(ValueError, match="X must be 2-D"):
         as_float32_matrix(frame["a"])

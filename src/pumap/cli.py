@@ -213,6 +213,7 @@ def _load_text(
     except ValueError as err:
         _diagnose_text(path, lines, delimiter, columns, width, keep)
         raise ValueError(f"{path}: {err}") from None
+    _check_finite_text(path, x, lines, delimiter, columns, keep)
     if y is not None:
         return x, _tidy_labels(np.char.strip(y))
     if labels is not None:
@@ -235,7 +236,7 @@ def _diagnose_text(
             raise ValueError(f"{path}, line {number}: {len(fields)} fields, expected {width}")
         for j in keep:
             if not _is_number(fields[j]):
-                name = f"column {columns[j]!r}" if columns is not None else f"column {j}"
+                name = _column_name(columns, j)
                 if fields[j] == "":
                     hint = " (missing value)"
                 else:
@@ -244,6 +245,34 @@ def _diagnose_text(
                 raise ValueError(
                     f"{path}, line {number}, {name}: {fields[j]!r} is not a number{hint}"
                 )
+
+
+def _column_name(columns: list[str] | None, j: int) -> str:
+    """A text table's column by its header name, else by its 0-based index (as --labels)."""
+    return f"column {columns[j]!r}" if columns is not None else f"column {j} (0-based)"
+
+
+def _check_finite_text(
+    path: Path,
+    x: np.ndarray,
+    lines: list[tuple[int, str]],
+    delimiter: str | None,
+    columns: list[str] | None,
+    keep: list[int],
+) -> None:
+    """Name the file's line of the first NaN, infinity or float32 overflow in a text table."""
+    if np.isfinite(x).all():
+        return
+    row, col = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
+    number, line = lines[row]
+    j = keep[col]
+    text = _split(line, delimiter)[j]
+    finite = np.isfinite(float(text))
+    what = "beyond float32's range (about 3.4e38)" if finite else "NaN or infinity"
+    raise ValueError(
+        f"{path}, line {number}, {_column_name(columns, j)}: {text!r} is {what}; "
+        "remove or impute it"
+    )
 
 
 def _find_column(name: str, columns: list[str] | None, width: int) -> int | None:
@@ -302,6 +331,12 @@ def _check_features(x: np.ndarray, path: Path) -> None:
         raise ValueError(f"{path}: data must be a 2-D table (rows, features), got shape {x.shape}")
     if x.shape[0] == 0 or x.shape[1] == 0:
         raise ValueError(f"{path}: data is empty (shape {x.shape})")
+    if x.dtype.kind == "f" and not np.isfinite(x).all():
+        row, col = (int(i) for i in np.argwhere(~np.isfinite(x))[0])
+        raise ValueError(
+            f"{path}: NaN or infinity at row {row}, column {col} (0-based): {x[row, col]}; "
+            "remove or impute those values"
+        )
 
 
 def load_builtin(name: str, *, data_dir: str | None, split: str) -> Dataset:
@@ -311,10 +346,28 @@ def load_builtin(name: str, *, data_dir: str | None, split: str) -> Dataset:
     if name == "digits":
         x, y = datasets.load_digits()
         return Dataset(x, y, "scikit-learn digits")
+    # The library's messages name Python arguments (data_dir, cache_dir): say the flags here.
+    images, labels = datasets.MNIST_FILES[split]
     if data_dir is not None:
+        for name in (images, labels):
+            if not (Path(data_dir) / name).is_file():
+                raise FileNotFoundError(
+                    f"--data-dir {data_dir}: {name} not found; give the folder holding the "
+                    f"MNIST {split} files ({images}, {labels}), or leave out --data-dir to "
+                    f"download them into {datasets.default_cache_dir()}"
+                )
         x, y = datasets.load_mnist(data_dir, split)
     else:
-        x, y = datasets.fetch_mnist(split=split)
+        try:
+            x, y = datasets.fetch_mnist(split=split)
+        except ConnectionError as err:
+            cause = err.__cause__ if err.__cause__ is not None else err
+            raise ConnectionError(
+                f"could not download MNIST ({getattr(cause, 'reason', cause)}). Download "
+                f"{images} and {labels} by hand from {datasets.MNIST_URL} or another MNIST "
+                f"mirror into a folder and pass --data-dir DIR, or put them in "
+                f"{datasets.default_cache_dir()} (${datasets.DATA_ENV} moves that folder)"
+            ) from None
     return Dataset(x, y, f"MNIST {split}")
 
 
@@ -434,23 +487,35 @@ def _fit(config: UmapConfig, data: Dataset, console: _Console) -> Any:
     from .umap import Umap
 
     n, d = data.x.shape
-    if n <= config.n_neighbors:
+    k = config.n_neighbors
+    if n < 2:  # no --n-neighbors helps
         raise ValueError(
-            f"{data.source} has {n} rows but --n-neighbors {config.n_neighbors} needs at least "
-            f"{config.n_neighbors + 1}; pass --n-neighbors {max(n - 1, 1)} or fewer, or more data"
+            f"{data.source} has {n} row; a k-NN graph needs at least 2 rows (each point's "
+            "neighbours are other points)"
+        )
+    if n <= k:
+        change = "--n-neighbors 1" if n == 2 else f"--n-neighbors {n - 1} or fewer,"
+        raise ValueError(
+            f"{data.source} has {n} rows but --n-neighbors {k} needs at least {k + 1}; "
+            f"pass {change} or at least {k + 1} rows"
         )
     console.say(f"fitting {n} points x {d} features from {data.source} -> {config.n_components}-D")
     start = time.perf_counter()
     fitted = Umap(config).fit(data.x)
-    console.say(f"fitted in {time.perf_counter() - start:.1f} s")
+    console.say(f"fitted in {_duration(time.perf_counter() - start)}")
     return fitted
 
 
+def _duration(seconds: float) -> str:
+    """``"4.3 s"``, or milliseconds below a second (a fast transform is not ``"0.00 s"``)."""
+    if seconds >= 1.0:
+        return f"{seconds:.1f} s"
+    ms = seconds * 1e3
+    return f"{ms:.2g} ms" if ms < 10 else f"{ms:.0f} ms"
+
+
 def _embedding_of(fitted: Any) -> np.ndarray:
-    emb = fitted.embedding
-    if hasattr(emb, "detach"):
-        emb = emb.detach().cpu().numpy()
-    return np.asarray(emb, dtype=np.float32)
+    return np.asarray(fitted.embedding, dtype=np.float32)  # NumPy already (FittedUmap.embedding)
 
 
 def _load_data_file(args: argparse.Namespace) -> Dataset:
@@ -536,10 +601,8 @@ def cmd_transform(args: argparse.Namespace) -> int:
         fitted.transform(data.x, refine=args.refine, refine_epochs=args.refine_epochs),
         dtype=np.float32,
     )
-    console.say(
-        f"embedded {embedding.shape[0]} points in {time.perf_counter() - start:.2f} s "
-        f"with {args.model}"
-    )
+    seconds = time.perf_counter() - start
+    console.say(f"embedded {embedding.shape[0]} points in {_duration(seconds)} with {args.model}")
     _write_outputs(fitted, embedding, data, out, svg_path, console, args.title)
     return EXIT_OK
 
@@ -695,7 +758,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--min-dist", type=float, help=f"default {d.min_dist}")
     g.add_argument("--spread", type=float, help=f"default {d.spread}")
     g.add_argument("--epochs", type=int, metavar="N",
-                   help=f"training epochs (default {d.n_epochs})")
+                   help="training epochs (default: auto (about 300 steps))")
     g.add_argument("--batch-size", type=int, metavar="B",
                    help=f"positive edges per step (default {d.batch_size})")
     g.add_argument("--learning-rate", type=float, metavar="LR",
@@ -839,7 +902,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as err:
         return _fail(str(err), EXIT_USAGE)
     except ModelFormatError as err:
-        return _fail(f"not a usable pumap model: {err}", EXIT_RUNTIME)
+        return _fail(f"{err.path} is not a usable pumap model: {err.problem}", EXIT_RUNTIME)
     except TrainingDiverged as err:
         return _fail(f"training diverged: {err}; try a lower --learning-rate", EXIT_RUNTIME)
     except (ValueError, ImportError) as err:

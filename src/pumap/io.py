@@ -11,6 +11,7 @@ untouched. Every problem with a file being read raises `ModelFormatError`.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -76,8 +77,6 @@ _MODEL_KEYS: dict[str, str] = {
 # Keys a model file may lack (older files do).
 _OPTIONAL_MODEL_KEYS: dict[str, str] = {"pumap.training_index": "json"}
 _KEY_KINDS = {**_MODEL_KEYS, **_OPTIONAL_MODEL_KEYS}
-_WEIGHTS_KEYS = ("pumap.format", "pumap.format_version", "pumap.library_version")
-_COMMON_KEYS = ("pumap.format", "pumap.format_version")
 
 
 class ModelFormatError(ValueError):
@@ -188,7 +187,7 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         )
     if fmt is None:
         raise ModelFormatError(
-            path, f"not a pumap model: neither GGUF nor safetensors (starts with {head[:8]!r})"
+            path, f"neither GGUF nor safetensors (starts with {head[:8]!r})"
         )
     return fmt
 
@@ -439,6 +438,11 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     directory = path.parent
     if path.is_dir():
         raise IsADirectoryError(f"{path} is a directory")
+    if not directory.is_dir():  # name the folder, not the temporary file that cannot be made
+        missing = not directory.exists()
+        what = f"folder {directory} does not exist" if missing else f"{directory} is not a folder"
+        kind = FileNotFoundError if missing else NotADirectoryError
+        raise kind(errno.ENOENT if missing else errno.ENOTDIR, what, str(path))
     tmp = directory / f".{path.name[:200]}.{secrets.token_hex(8)}.tmp"
     # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as open() does.
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
@@ -631,7 +635,7 @@ def _read_gguf(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         arch = _gguf_value(path, fields, "general.architecture")
         if arch != GGUF_ARCHITECTURE:
             raise ModelFormatError(
-                path, f"a GGUF file of architecture {arch!r}, not a pumap model (expected 'pumap')"
+                path, f"a GGUF file of architecture {arch!r}, not 'pumap'"
             )
         metadata: dict[str, Any] = {}
         for key in fields:

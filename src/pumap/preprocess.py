@@ -78,16 +78,17 @@ def _non_finite_message(tensor: torch.Tensor, source: Any, name: str) -> str:
     if tensor.ndim != 2:
         return f"{name} contains NaN or infinity; remove or impute those values"
     row, col = (~torch.isfinite(tensor)).nonzero()[0].tolist()
-    original = source[row, col]
-    original = float(original.item() if hasattr(original, "item") else original)
+    original = float(source[row, col].item())  # a NumPy scalar or a 0-d tensor
+    # Positions in arrays are 0-based, as indexing them is (docs/reliability.md).
+    where = f"row {row}, column {col} (0-based)"
     if math.isfinite(original):
         return (
-            f"{name} has a value beyond float32's range (about 3.4e38) at row {row}, column "
-            f"{col} ({original:g}); rescale {name}"
+            f"{name} has a value beyond float32's range (about 3.4e38) at {where}: "
+            f"{original:g}; rescale {name}"
         )
     kind = "NaN" if math.isnan(original) else "infinity"
     return (
-        f"{name} contains NaN or infinity (first: {kind} at row {row}, column {col}); "
+        f"{name} contains NaN or infinity (first: {kind} at {where}); "
         "remove or impute those values"
     )
 
@@ -176,10 +177,16 @@ def _is_pandas_frame(data: Any) -> bool:
 
 def check_enough_points(n_samples: int, n_neighbors: int) -> None:
     """A k-NN graph of ``n_neighbors`` other points needs at least ``n_neighbors + 1`` points."""
-    if n_samples < n_neighbors + 1:
+    if n_samples < 2:  # no value of n_neighbors helps: every point needs another point
         raise ValueError(
-            f"X has {n_samples} samples but n_neighbors={n_neighbors} needs at least "
-            f"{n_neighbors + 1}; pass n_neighbors <= {max(n_samples - 1, 1)} or more data"
+            f"X has {n_samples} row{'s' if n_samples != 1 else ''}; a k-NN graph needs at least "
+            "2 rows (each point's neighbours are other points)"
+        )
+    if n_samples < n_neighbors + 1:
+        change = "n_neighbors=1" if n_samples == 2 else f"n_neighbors <= {n_samples - 1}"
+        raise ValueError(
+            f"X has {n_samples} rows but n_neighbors={n_neighbors} needs at least "
+            f"{n_neighbors + 1}; pass {change} or at least {n_neighbors + 1} rows"
         )
 
 

@@ -22,10 +22,6 @@ class EdgeBatch:
     negative_head: torch.Tensor
     negative_tail: torch.Tensor
 
-    @property
-    def batch_size(self) -> int:
-        return int(self.points.shape[0]) // 2
-
 
 class EdgeSampler:
     """Draws edges with probability proportional to their weight, reproducibly from a generator.

@@ -311,9 +311,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
 
 def _to_numpy(array: Any) -> np.ndarray:
-    """A NumPy copy of an embedding that may be a (device) torch tensor."""
-    if hasattr(array, "detach"):
-        array = array.detach().cpu().numpy()
+    """``FittedUmap.embedding`` (always NumPy float32) as a float32 array."""
     return np.asarray(array, dtype=np.float32)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +28,9 @@ log = logging.getLogger(__name__)
 PCA_INIT_MAX_COORD = 10.0  # the warm start's target spans [-10, 10], as umap-learn's init does
 PCA_INIT_EPOCHS = 4  # passes over the points to fit the encoder to the PCA target
 PCA_INIT_BATCH = 512
+# When stderr is a file or a pipe (a log) each redraw of the progress bar stays in it for good:
+# redraw at most this often there (and once at the end), instead of tqdm's 0.1 s.
+LOG_REDRAW_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -264,9 +268,9 @@ def train_umap(
             done = epoch
             if checkpointer is not None and checkpointer.due(epoch, n_epochs):
                 checkpointer.save(capture_state(epoch, step, losses, encoder, optimizer, generator))
-            if bar is not None:
+            if bar is not None:  # the postfix waits for update's redraw, which mininterval paces
+                bar.set_postfix(loss=f"{epoch_loss:.4f}", refresh=False)
                 bar.update(1)
-                bar.set_postfix(loss=f"{epoch_loss:.4f}")
             if callback is not None:
                 elapsed = time.perf_counter() - start_time
                 callback(EpochProgress(epoch, n_epochs, epoch_loss, elapsed))
@@ -410,7 +414,18 @@ def _progress_bar(total: int, verbose: bool, initial: int = 0) -> Any:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, desc="pumap training", unit="epoch")
+    options: dict[str, Any] = {}
+    notebook = any(c.__module__ == "tqdm.notebook" for c in tqdm.__mro__)  # a widget, not text
+    if not notebook and not _is_terminal(sys.stderr):
+        options["mininterval"] = LOG_REDRAW_SECONDS
+    return tqdm(total=total, initial=initial, desc="pumap training", unit="epoch", **options)
+
+
+def _is_terminal(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # None (pythonw), or a closed stream
+        return False
 
 
 def _rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -289,7 +289,7 @@ class Umap:
             ).to(device)
             timings["index"] = _lap(clock, device)
         fitted.timings = timings
-        log.info("fit timings (s): %s", timings)
+        log.info("fit timings: %s", ", ".join(f"{k} {v:.3g} s" for k, v in timings.items()))
         return fitted
 
     def __repr__(self) -> str:

@@ -2,7 +2,9 @@
 
 Every function takes NumPy arrays or torch tensors (any device; they are copied to host
 NumPy) and returns a plain Python ``float``. Tests and benchmarks share them, so a number in
-``docs/benchmarks.md`` means exactly what the tests check.
+``docs/benchmarks.md`` means exactly what the tests check. This is support code, not part of
+the ``pumap`` package: the benchmark scripts import it as ``_metrics`` (their folder is on
+``sys.path``), and ``tests/conftest.py`` puts this folder on ``sys.path`` for the tests.
 
 * `pairwise_max_abs_error` -- largest entrywise difference of two distance matrices.
 * `knn_recall` -- fraction of the reference neighbours found (the "index match rate"),
