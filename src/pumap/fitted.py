@@ -92,8 +92,12 @@ class FittedUmap:
         # One preallocated output: collecting batch results in a list and concatenating them
         # fragments the allocator, and memory then grows with n instead of with the batch.
         out = torch.empty((x.shape[0], self.n_components), dtype=torch.float32, device=device)
+        # Only a host-to-CUDA copy may be asynchronous: the chunk is then read on the same CUDA
+        # stream, after the copy. A copy into host memory (a CUDA tensor given to a CPU model)
+        # must block, or the CPU could read the chunk before it has landed.
+        non_blocking = device.type == "cuda" and x.device.type == "cpu"
         for start in range(0, x.shape[0], batch_size):
-            chunk = x[start : start + batch_size].to(device, non_blocking=True)
+            chunk = x[start : start + batch_size].to(device, non_blocking=non_blocking)
             out[start : start + chunk.shape[0]] = self.encoder(self.standardizer(chunk))
         return out
 
