@@ -117,14 +117,23 @@ def test_callback_gets_every_epoch(blobs) -> None:
     assert all(b.elapsed >= a.elapsed for a, b in itertools.pairwise(seen))
 
 
-def test_a_custom_encoder_is_trained_and_used(blobs) -> None:
+def test_a_custom_encoder_is_copied_trained_and_used(blobs) -> None:
+    """A copy of the user's module is trained: the module passed stays as it was, and a
+    second fit with it neither starts elsewhere nor changes the first fit's model."""
     x, _ = blobs
     module = nn.Sequential(nn.Linear(8, 12), nn.Tanh(), nn.Linear(12, 3))
     before = [p.detach().clone() for p in module.parameters()]
-    fitted = Umap(**{**TINY, "n_components": 3}, encoder=module).fit(x)
-    assert fitted.encoder is module
-    assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=False))
+    umap = Umap(**{**TINY, "n_components": 3}, encoder=module)
+    fitted = umap.fit(x)
+    assert fitted.encoder is not module
+    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+    trained = [p.detach() for p in fitted.encoder.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(before, trained, strict=True))
     assert fitted.transform(x[:4]).shape == (4, 3)
+    first = fitted.transform(x)
+    second = umap.fit(x[::-1].copy())  # another fit with the same module
+    np.testing.assert_array_equal(fitted.transform(x), first)
+    assert second.encoder is not fitted.encoder
 
 
 @pytest.mark.parametrize("n_components", [1, 3])

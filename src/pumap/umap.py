@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -62,7 +63,8 @@ class Umap:
         All options at once; keyword options, if given too, override its fields.
     encoder : torch.nn.Module, optional
         Your own network mapping ``(batch, n_features)`` float32 to ``(batch, n_components)``;
-        by default an MLP with ``config.hidden_layers``. It is trained in place.
+        by default an MLP with ``config.hidden_layers``. Each `fit` trains a deep copy of it,
+        so the module passed is never modified and fits do not share weights.
     **options
         Any `UmapConfig` field, e.g. ``Umap(n_neighbors=30, seed=0)``.
 
@@ -226,7 +228,7 @@ class Umap:
         clock = time.perf_counter()
         standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
         inputs = standardizer(x.to(device))
-        encoder = self.encoder
+        encoder = copy.deepcopy(self.encoder)  # never train the caller's module in place
         if encoder is None:
             init = torch.Generator().manual_seed(seed)
             encoder = build_encoder(x.shape[1], cfg.hidden_layers, cfg.n_components, init)
