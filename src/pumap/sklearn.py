@@ -196,14 +196,22 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.embedding_: np.ndarray = _to_numpy(fitted.embedding)
         return self
 
-    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit on ``X`` and return its embedding (``embedding_``), without a second pass.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            As for `fit`.
+        y : None
+            Ignored; present for pipeline compatibility. `fit` takes no other argument, so
+            neither does this method.
 
         Returns
         -------
         numpy.ndarray of shape (n_samples, n_components), float32
         """
-        return self.fit(X, y, **fit_params).embedding_
+        return self.fit(X, y).embedding_
 
     def transform(self, X: Any) -> np.ndarray:
         """Embed new rows with the trained encoder.
