@@ -280,6 +280,6 @@ def test_fit_transform_takes_what_fit_takes(data):
     x, _ = data
     assert list(inspect.signature(ParametricUMAP.fit_transform).parameters) == ["self", "X", "y"]
     est = ParametricUMAP(**FAST, random_state=0)
-    with pytest.raises(TypeError, match="fit_transform.*n_epochs"):
+    with pytest.raises(TypeError, match=r"fit_transform.*n_epochs"):
         est.fit_transform(x, n_epochs=3)
     assert est.fit_transform(x, None).shape == (200, 2)

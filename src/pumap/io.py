@@ -1,11 +1,12 @@
 """Save and load fitted models as safetensors (the default) or GGUF files.
 
 Both layouts hold the same things: float32 tensors (a custom encoder's keep their own dtypes in
-safetensors) with stable names and typed metadata under ``pumap.*`` keys; docs/file-format.md specifies them key by key. Reading never unpickles and
-never runs code from the file: tensors are parsed from raw bytes (safetensors) or with
-`gguf.GGUFReader`. Writes are atomic: the file is written to a temporary file in the same
-folder, flushed to disk and renamed over the target, so a failed save leaves an existing file
-untouched. Every problem with a file being read raises `ModelFormatError`.
+safetensors) with stable names and typed metadata under ``pumap.*`` keys; docs/file-format.md
+specifies them key by key. Reading never unpickles and never runs code from the file: tensors
+are parsed from raw bytes (safetensors) or with `gguf.GGUFReader`. Writes are atomic: the file
+is written to a temporary file in the same folder, flushed to disk and renamed over the target,
+so a failed save leaves an existing file untouched. Every problem with a file being read raises
+`ModelFormatError`.
 """
 
 from __future__ import annotations

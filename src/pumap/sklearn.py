@@ -83,7 +83,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     hidden_layers : tuple of int
         Widths of the encoder MLP's hidden layers (pumap only).
     standardize : bool
-        z-score each feature for the encoder (pumap only).
+        Centre and scale each feature for the encoder, the divisor floored at half the largest
+        feature's std (pumap only; see `pumap.UmapConfig`).
     pca_init : bool
         Warm-start the encoder on the PCA projection (pumap only).
     knn_method : {"auto", "exact", "nndescent"}
