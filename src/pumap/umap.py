@@ -145,13 +145,17 @@ class Umap:
             raise  # training has said where it stopped
         except KeyboardInterrupt as interrupt:
             done = progress.epochs
-            where = f"pumap: fit interrupted during {progress.stage}"
+            n_epochs = progress.n_epochs or self.config.n_epochs
+            count = f"{done} of {n_epochs} epochs done" if n_epochs else "n_epochs automatic"
+            if n_epochs is None:
+                count += ", not chosen yet"
+            where = f"pumap: fit interrupted during {progress.stage} ({count})"
             if done and checkpoint_path is not None:
-                where += f" (training had finished; its last checkpoint is in {checkpoint_path})"
+                where += f"; training had finished, its last checkpoint is in {checkpoint_path}"
             stopped = TrainingInterrupted(
                 where,
                 done,
-                self.config.n_epochs or 0,
+                n_epochs,
                 str(checkpoint_path) if checkpoint_path is not None else None,
                 done if done and checkpoint_path is not None else None,
             )
@@ -209,6 +213,7 @@ class Umap:
         timings["graph"] = _lap(clock, device)
         del knn
         n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
+        progress.n_epochs = n_epochs
         checkpointer = None
         if keeps_state:
             graph_print = graph_fingerprint(graph)
@@ -291,6 +296,7 @@ class _Progress:
     def __init__(self) -> None:
         self.stage = "the input checks"
         self.epochs = 0  # epochs finished, once training is over
+        self.n_epochs: int | None = None  # the epochs to run, once chosen
 
 
 def _check_checkpoint_args(
