@@ -155,3 +155,16 @@ def test_same_seed_same_embedding(blobs) -> None:
 def test_public_defaults_are_the_config_defaults() -> None:
     fields = {f.name: f.default for f in dataclasses.fields(UmapConfig)}
     assert Umap().config == UmapConfig(**fields)
+
+
+@pytest.mark.parametrize("kind", ["cuda", "mps", "cpu"], ids=["gpu", "apple", "host"])
+def test_stage_timings_wait_for_the_device(monkeypatch, kind: str) -> None:
+    """Each stage's time is read after the device's queued work is done: CUDA and MPS both run
+    asynchronously, so `_lap` must synchronise either (only flags: runs without the device)."""
+    from pumap.umap import _lap
+
+    calls: list[str] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append("cuda"))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: calls.append("mps"))
+    assert _lap(0.0, torch.device(kind)) > 0.0
+    assert calls == ([] if kind == "cpu" else [kind])

@@ -342,6 +342,9 @@ def _knn_input(x: torch.Tensor) -> torch.Tensor:
 
 
 def _lap(start: float, device: torch.device) -> float:
+    """Seconds since ``start``, read once the device's queued work is done (CUDA, MPS)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
     return time.perf_counter() - start
