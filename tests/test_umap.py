@@ -168,3 +168,54 @@ def test_stage_timings_wait_for_the_device(monkeypatch, kind: str) -> None:
     monkeypatch.setattr(torch.mps, "synchronize", lambda: calls.append("mps"))
     assert _lap(0.0, torch.device(kind)) > 0.0
     assert calls == ([] if kind == "cpu" else [kind])
+
+
+def test_threads_option_is_validated() -> None:
+    assert UmapConfig().threads is None
+    assert UmapConfig(threads=3).threads == 3
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads must be"):
+            UmapConfig(threads=bad)
+
+
+def test_threads_apply_to_fit_and_transform_and_are_restored(blobs, monkeypatch) -> None:
+    """threads=n: torch runs the fit and transform with n threads, and the process's count
+    is what it was afterwards (no lasting global change). threads=None changes nothing."""
+    x, _ = blobs
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    seen: list[int] = []
+    fitted = Umap(**TINY, threads=target).fit(
+        x, callback=lambda progress: seen.append(torch.get_num_threads())
+    )
+    assert seen and set(seen) == {target}
+    assert torch.get_num_threads() == before
+    assert fitted.config.threads == target
+
+    import pumap.fitted
+
+    real_embed = pumap.fitted.FittedUmap._embed
+    during: list[int] = []
+
+    def embed(self, *args, **kwargs):
+        during.append(torch.get_num_threads())
+        return real_embed(self, *args, **kwargs)
+
+    monkeypatch.setattr(pumap.fitted.FittedUmap, "_embed", embed)
+    fitted.transform(x[:5])
+    assert during == [target] and torch.get_num_threads() == before
+    fitted.config = fitted.config.replace(threads=None)
+    fitted.transform(x[:5])
+    assert during[-1] == before
+
+
+def test_threads_are_restored_when_a_fit_fails(blobs) -> None:
+    x, _ = blobs
+    before = torch.get_num_threads()
+
+    def stop(progress: EpochProgress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Umap(**TINY, threads=1 if before != 1 else 2).fit(x, callback=stop)
+    assert torch.get_num_threads() == before

@@ -89,6 +89,11 @@ class UmapConfig:
         ``"mps"``.
     verbose : bool
         Show progress bars.
+    threads : int or None
+        Torch intra-op (CPU) threads for the fit and for ``transform``, set while they run and
+        restored afterwards; ``None`` (default) leaves torch's setting (one per core). On a
+        machine other processes keep busy, one per free core is much faster (docs/benchmarks.md,
+        "Busy machine"). Fits are bit-identical for the same thread count only.
     """
 
     n_neighbors: int = 15
@@ -110,6 +115,7 @@ class UmapConfig:
     seed: int | None = None
     device: str = "auto"
     verbose: bool = True
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         # Lists arrive from JSON and from users; keep the frozen config hashable.
@@ -149,6 +155,8 @@ class UmapConfig:
                 f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"
             )
         _check_bool("verbose", self.verbose)
+        if self.threads is not None:
+            _check_int("threads", self.threads, 1)
 
     def replace(self, **changes: Any) -> UmapConfig:
         """Return a copy with some fields changed (validated again)."""

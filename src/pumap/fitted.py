@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .config import UmapConfig
-from .device import resolve_device
+from .device import resolve_device, torch_threads
 from .preprocess import Standardizer, as_float32_matrix
 
 TRANSFORM_BATCH = 65_536  # rows per forward pass: bounds transform's activation memory
@@ -74,14 +74,16 @@ class FittedUmap:
         """Embed new points; NumPy (or pandas, lists) in gives NumPy out, a tensor gives a tensor.
 
         Rows are standardised with the training statistics and embedded in batches of
-        ``batch_size``, so memory stays bounded for any number of rows.
+        ``batch_size``, so memory stays bounded for any number of rows, with
+        ``config.threads`` torch threads if set.
         """
         x = as_float32_matrix(data, "X")
         if x.shape[1] != self.n_features:
             raise ValueError(
                 f"X has {x.shape[1]} features but this model was fitted on {self.n_features}"
             )
-        out = self._embed(x, batch_size)
+        with torch_threads(self.config.threads):
+            out = self._embed(x, batch_size)
         if isinstance(data, torch.Tensor):
             return out.to(data.device)
         return out.cpu().numpy()

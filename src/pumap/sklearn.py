@@ -97,6 +97,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ``torch.compile`` the training step (pumap only).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (pumap only).
+    threads : int or None
+        Torch CPU threads for `fit` and `transform`, restored afterwards; ``None`` leaves
+        torch's setting (pumap only; see `pumap.UmapConfig`).
     encoder : torch.nn.Module or None, default=None
         Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
         trains a deep copy of it, so the module you pass is never modified and refits start
@@ -147,6 +150,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         compile: bool = _DEFAULTS.compile,
         device: str = _DEFAULTS.device,
         encoder: Any = None,
+        threads: int | None = _DEFAULTS.threads,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -168,6 +172,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.compile = compile
         self.device = device
         self.encoder = encoder
+        self.threads = threads
 
     # ------------------------------------------------------------------ fitting
 
@@ -275,6 +280,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             seed=_seed_from(self.random_state),
             device=self.device,
             verbose=_plain(self.verbose),
+            threads=_plain(self.threads),
         )
 
     @property

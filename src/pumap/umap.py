@@ -24,7 +24,7 @@ from .checkpoint import (
     read_checkpoint,
 )
 from .config import UmapConfig
-from .device import resolve_device
+from .device import resolve_device, torch_threads
 from .encoder import build_encoder
 from .fitted import FittedUmap
 from .graph import fuzzy_simplicial_set
@@ -140,7 +140,8 @@ class Umap:
         every = _check_checkpoint_args(checkpoint_path, checkpoint_every)
         progress = _Progress()
         try:
-            return self._fit(data, callback, checkpoint_path, every, resume_from, progress)
+            with torch_threads(self.config.threads):
+                return self._fit(data, callback, checkpoint_path, every, resume_from, progress)
         except TrainingInterrupted:
             raise  # training has said where it stopped
         except KeyboardInterrupt as interrupt:
