@@ -263,3 +263,11 @@ def test_interrupt_reports_the_real_epoch_count_when_it_is_automatic(monkeypatch
     chosen = info.value.n_epochs
     assert isinstance(chosen, int) and chosen >= 10 and info.value.epoch == chosen
     assert f"{chosen} of {chosen} epochs done" in str(info.value)
+
+
+def test_resume_with_another_thread_count_is_allowed(runs):
+    """threads changes rounding only: a checkpoint resumes with another count (not bit for
+    bit), and the model records the new one."""
+    resumed = Umap(**{**OPTIONS, "threads": 1}).fit(runs["x"], resume_from=runs["path"])
+    assert resumed.config.threads == 1
+    assert len(resumed.losses) == OPTIONS["n_epochs"]

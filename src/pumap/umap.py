@@ -115,7 +115,8 @@ class Umap:
             Epochs between checkpoints; 1 when only ``checkpoint_path`` is given.
         resume_from : str or os.PathLike, optional
             A checkpoint of an interrupted fit of the same data with the same options (apart
-            from ``verbose``, and ``device`` if it is of the same kind): training continues
+            from ``verbose``, ``threads``, and ``device`` if it is of the same kind; with
+            another ``threads`` the result is not bit for bit the same): training continues
             after its epoch and ends, on the same device, with the embedding the uninterrupted
             fit would have given, bit for bit. With ``seed=None`` the checkpoint's seed is
             used. May equal ``checkpoint_path``.
