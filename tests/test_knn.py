@@ -6,15 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pumap.knn import (
-    KnnGraph,
-    TopK,
-    _drop_self,
-    _tf32_products,
-    exact_knn,
-    knn_topk,
-    pairwise_distances,
-)
+from pumap.knn import KnnGraph, TopK, _drop_self, exact_knn, knn_topk, pairwise_distances
 
 
 def reference_pairwise(x: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:
@@ -135,27 +127,3 @@ def test_exact_knn_rejects_bad_k(rng: np.random.Generator, bad_k: int) -> None:
 def test_exact_knn_rejects_unknown_metric(rng: np.random.Generator) -> None:
     with pytest.raises(ValueError, match="metric"):
         exact_knn(rng.normal(size=(5, 2)), 2, "manhattan")
-
-
-def _precision_switches() -> tuple[str, ...]:
-    b = torch.backends
-    return (
-        b.cuda.matmul.fp32_precision,
-        b.mkldnn.matmul.fp32_precision,
-        b.fp32_precision,
-        b.cudnn.conv.fp32_precision,
-    )
-
-
-def test_tf32_switch_covers_cuda_products_only_and_is_restored_exactly() -> None:
-    """knn_precision="tf32" switches CUDA matrix products alone (not the CPU's oneDNN ones),
-    and leaves every switch as it found it. Only flags are set: this runs without a GPU."""
-    before = _precision_switches()
-    with _tf32_products(torch.device("cuda"), True):
-        inside = _precision_switches()
-    assert inside == ("tf32", *before[1:])
-    assert _precision_switches() == before
-    torch.get_float32_matmul_precision()  # the legacy reader still works afterwards
-    for device, enabled in ((torch.device("cpu"), True), (torch.device("cuda"), False)):
-        with _tf32_products(device, enabled):
-            assert _precision_switches() == before
