@@ -232,12 +232,13 @@ def _tf32_products(device: torch.device, enabled: bool) -> Iterator[None]:
     """Let cuBLAS use TF32 for float32 products inside the block, then restore the setting.
 
     The narrowest switch PyTorch offers: ``torch.backends.cuda.matmul.fp32_precision``, CUDA
-    matrix products only (``torch.set_float32_matmul_precision`` would also switch the CPU's
-    oneDNN products, and restores the previous value only approximately). It is restored to
-    the exact string read before. What remains global: PyTorch has no per-call or per-thread
-    TF32 switch, so while the block runs, CUDA float32 products on other threads of the
-    process use TF32 too, and ``torch.get_float32_matmul_precision()`` (the legacy reader)
-    raises there, as it does whenever the per-backend switch is set.
+    matrix products only, restored to the exact string read before. The alternatives are
+    wider or inexact: ``torch.set_float32_matmul_precision`` also switches the CPU's oneDNN
+    products, and it and the legacy ``allow_tf32`` restore "none" as "ieee" (and the latter
+    raises if the user set the new API). What remains global: PyTorch has no per-call or
+    per-thread TF32 switch, so while the block runs, CUDA float32 products on other threads
+    of the process use TF32 too, and the legacy readers (``torch.get_float32_matmul_precision``,
+    ``allow_tf32``) raise there, as PyTorch refuses to mix its two APIs.
     """
     if not enabled or device.type != "cuda":
         yield
