@@ -441,3 +441,34 @@ def test_python_dash_m_entry_point(tmp_path, model):
 def test_console_script():
     done = subprocess.run(["pumap", "--version"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stdout.startswith("pumap ")
+
+
+def test_threads_flag_reaches_fit_and_transform(tmp_path, capsys, monkeypatch):
+    import torch
+
+    save = tmp_path / "m.safetensors"
+    code = main(["fit", "--synthetic", "120", "--save", str(save), "--device", "cpu",
+                 "--threads", "1", "-q", *FAST])
+    assert code == 0, capsys.readouterr().err
+    assert FittedUmap.load(save).config.threads == 1
+    np.save(tmp_path / "x.npy", make_clusters(20, 10, n_clusters=2, seed=1)[0])
+    seen = []
+    real = FittedUmap._embed
+
+    def embed(self, *args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(FittedUmap, "_embed", embed)
+    out = tmp_path / "e.npy"
+    for flag, want in (([], 1), (["--threads", "2"], 2)):
+        code = main(["transform", str(save), str(tmp_path / "x.npy"), "--out", str(out),
+                     "--device", "cpu", "-q", *flag])
+        assert code == 0, capsys.readouterr().err
+        assert seen[-1] == want
+    assert main(["fit", "--synthetic", "120", "--save", str(save), "--threads", "0",
+                 "-q", *FAST]) == 2
+    assert "--threads" in capsys.readouterr().err
+    assert main(["transform", str(save), str(tmp_path / "x.npy"), "--out", str(out),
+                 "--threads", "0", "-q"]) == 2
+    assert "--threads" in capsys.readouterr().err

@@ -225,3 +225,33 @@ def test_auto_device_picks_cuda() -> None:
         n_neighbors=5, n_epochs=2, hidden_layers=(16,), seed=0, verbose=False, device="auto"
     ).fit(x)
     assert fitted.device.type == "cuda"
+
+
+def test_cuda_input_to_a_cpu_model_is_copied_before_it_is_read(tmp_path) -> None:
+    """A CUDA tensor given to a CPU model (the default after `FittedUmap.load`): the rows must
+    have landed in host memory before the encoder reads them. The GPU stream is kept busy
+    (``torch.cuda._sleep``) before each input is made, so a device-to-host copy that did not
+    wait (``non_blocking=True``) would be read early and give wrong values in most trials."""
+    x, _ = make_clusters(3000, 64, n_clusters=8, seed=0)
+    fitted = Umap(
+        n_neighbors=10, n_epochs=2, hidden_layers=(32,), seed=0, verbose=False, device="cpu"
+    ).fit(x)
+    path = tmp_path / "m.safetensors"
+    fitted.save(path)
+    model = FittedUmap.load(path)  # on the CPU
+    assert model.device.type == "cpu"
+    want = model.transform(x)
+    source = torch.from_numpy(x).cuda()
+    wrong = 0
+    for _ in range(20):
+        for embed in ("internal", "public"):
+            torch.cuda._sleep(20_000_000)  # tens of milliseconds of queued GPU work
+            x_gpu = source * 1.0  # queued behind the sleep: not there yet when the call starts
+            if embed == "internal":  # the copy itself, after no input check that synchronises
+                got = model._embed(x_gpu, batch_size=1000).numpy()
+            else:
+                out = model.transform(x_gpu)
+                assert out.device == x_gpu.device
+                got = out.cpu().numpy()
+            wrong += int(not np.array_equal(got, want))
+    assert wrong == 0, f"{wrong} of 40 transforms of a CUDA input read the copy too early"

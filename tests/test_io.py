@@ -483,3 +483,61 @@ def test_error_type_is_exported_and_a_value_error():
     assert issubclass(ModelFormatError, ValueError)
     err = pickle.loads(pickle.dumps(ModelFormatError("m.gguf", "broken")))
     assert (err.path, err.problem, str(err)) == ("m.gguf", "broken", "m.gguf: broken")
+
+
+# --- dtypes of a custom encoder ------------------------------------------------------------------
+
+
+class Mixed(nn.Module):
+    """An encoder computing in float64, with a float16 buffer and an int64 counter."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.linear = nn.Linear(6, 2).double()
+        self.register_buffer("small", torch.tensor([1.0 / 3, 1e-4], dtype=torch.float16))
+        self.register_buffer("count", torch.tensor(2**40 + 1, dtype=torch.int64))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x.double()).float()
+
+
+def _mixed_model(data: np.ndarray) -> FittedUmap:
+    from pumap.preprocess import Standardizer
+
+    torch.manual_seed(0)
+    encoder = Mixed()
+    with torch.no_grad():  # a float64 value float32 cannot hold
+        encoder.linear.weight[0, 0] = 1.0 + 2.0**-40
+    config = pumap.UmapConfig(n_neighbors=5, seed=0, verbose=False)
+    return FittedUmap(encoder, Standardizer.identity(data.shape[1]), config, 1.5, 0.9)
+
+
+def test_safetensors_keeps_an_encoders_dtypes(tmp_path, data):
+    model = _mixed_model(data)
+    path = _save(model, tmp_path, "safetensors")
+    _, stored = _st_parts(path)
+    assert stored["encoder.linear.weight"].dtype == np.float64
+    assert stored["encoder.small"].dtype == np.float16
+    assert stored["encoder.count"].dtype == np.int64
+    assert stored["standardizer.mean"].dtype == np.float32
+    loaded = FittedUmap.load(path, encoder=Mixed())
+    for name, value in model.encoder.state_dict().items():
+        again = loaded.encoder.state_dict()[name]
+        assert again.dtype == value.dtype and torch.equal(again, value), name
+    np.testing.assert_array_equal(loaded.transform(data), model.transform(data))
+    weights = tmp_path / "weights.safetensors"
+    model.save_weights(weights)
+    state = safetensors.torch.load_file(str(weights))
+    assert state["linear.weight"].dtype == torch.float64
+    assert torch.equal(state["linear.weight"], model.encoder.linear.weight)
+    assert pio.load_weights(weights, Mixed()).count.item() == 2**40 + 1
+
+
+def test_dtypes_a_file_cannot_keep_are_refused_by_name(tmp_path, data):
+    model = _mixed_model(data)
+    with pytest.raises(ValueError, match=r"encoder.small.*float16.*GGUF.*\.safetensors"):
+        model.save(tmp_path / "m.gguf")
+    model.encoder.small = model.encoder.small.to(torch.bfloat16)
+    with pytest.raises(ValueError, match=r"encoder.small.*bfloat16.*\.float\(\)"):
+        model.save(tmp_path / "m.safetensors")
+    assert not list(tmp_path.iterdir())  # nothing written, no temporary file left

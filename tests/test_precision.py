@@ -63,19 +63,35 @@ def test_unknown_precision_is_refused_by_name(digits: np.ndarray) -> None:
         knn.exact_knn(digits[:50], 5, precision="float16")
 
 
+def _precision_switches() -> tuple[str, ...]:
+    b = torch.backends
+    return (
+        b.cuda.matmul.fp32_precision,
+        b.mkldnn.matmul.fp32_precision,
+        b.fp32_precision,
+        b.cudnn.conv.fp32_precision,
+    )
+
+
 def test_tf32_switch_is_scoped_and_restored() -> None:
-    before = torch.get_float32_matmul_precision()
+    """knn_precision="tf32" switches CUDA matrix products alone (PyTorch's per-backend switch;
+    the CPU's oneDNN products are left alone), and restores every switch exactly, after an
+    error too. Only flags are set: this runs without a GPU."""
+    before = _precision_switches()
+    legacy = torch.get_float32_matmul_precision()
     cuda = torch.device("cuda")  # a device object needs no GPU
     with knn._tf32_products(cuda, True):
-        assert torch.get_float32_matmul_precision() == "high"
-    assert torch.get_float32_matmul_precision() == before
+        assert _precision_switches() == ("tf32", *before[1:])
+    assert _precision_switches() == before
     with pytest.raises(RuntimeError, match="boom"), knn._tf32_products(cuda, True):
         raise RuntimeError("boom")
-    assert torch.get_float32_matmul_precision() == before
-    with knn._tf32_products(torch.device("cpu"), True):
-        assert torch.get_float32_matmul_precision() == before
-    # Both of PyTorch's TF32 switches stay readable: mixing them is an error in PyTorch.
-    assert torch.backends.cuda.matmul.allow_tf32 is (before != "highest")
+    assert _precision_switches() == before
+    for device, enabled in ((torch.device("cpu"), True), (cuda, False)):
+        with knn._tf32_products(device, enabled):
+            assert _precision_switches() == before
+    # The legacy readers work again afterwards (inside, PyTorch refuses them: mixed APIs).
+    assert torch.get_float32_matmul_precision() == legacy
+    assert torch.backends.cuda.matmul.allow_tf32 is (legacy != "highest")
 
 
 def test_bfloat16_blocks_are_smaller_for_the_same_budget() -> None:

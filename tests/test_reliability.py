@@ -241,3 +241,36 @@ def test_huge_learning_rate_diverges_with_a_clear_error():
     for pca_init in (True, False):
         with pytest.raises(TrainingDiverged, match="lower learning_rate"):
             Umap(**{**OPTIONS, "learning_rate": 1e20, "pca_init": pca_init}).fit(_data())
+
+
+def test_interrupt_reports_the_real_epoch_count_when_it_is_automatic(monkeypatch):
+    """With n_epochs=None: before the count is chosen the error says so (not "0 of 0"); after,
+    it reports the count pumap chose."""
+    auto = {**OPTIONS, "n_epochs": None}
+
+    def interrupted_search(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(umap_module, "build_knn", interrupted_search)
+        with pytest.raises(TrainingInterrupted, match="n_epochs automatic, not chosen yet") as info:
+            Umap(**auto).fit(_data())
+    assert (info.value.epoch, info.value.n_epochs) == (0, None)
+
+    def interrupted_embedding(self, *args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(umap_module.FittedUmap, "transform", interrupted_embedding)
+    with pytest.raises(TrainingInterrupted, match=r"during the final embedding") as info:
+        Umap(**auto).fit(_data())
+    chosen = info.value.n_epochs
+    assert isinstance(chosen, int) and chosen >= 10 and info.value.epoch == chosen
+    assert f"{chosen} of {chosen} epochs done" in str(info.value)
+
+
+def test_resume_with_another_thread_count_is_allowed(runs):
+    """threads changes rounding only: a checkpoint resumes with another count (not bit for
+    bit), and the model records the new one."""
+    resumed = Umap(**{**OPTIONS, "threads": 1}).fit(runs["x"], resume_from=runs["path"])
+    assert resumed.config.threads == 1
+    assert len(resumed.losses) == OPTIONS["n_epochs"]

@@ -272,3 +272,25 @@ def test_precision_and_training_options_reach_the_config():
     est = ParametricUMAP(knn_precision="tf32", mixed_precision=True, compile=True)
     config = est._build_config(n_samples=1000)
     assert (config.knn_precision, config.mixed_precision, config.compile) == ("tf32", True, True)
+
+
+def test_fit_transform_takes_what_fit_takes(data):
+    """fit takes X and y only: fit_transform's signature says so, and an extra keyword is
+    refused by fit_transform itself (it used to be forwarded to fit, which could not take it)."""
+    x, _ = data
+    assert list(inspect.signature(ParametricUMAP.fit_transform).parameters) == ["self", "X", "y"]
+    est = ParametricUMAP(**FAST, random_state=0)
+    with pytest.raises(TypeError, match=r"fit_transform.*n_epochs"):
+        est.fit_transform(x, n_epochs=3)
+    assert est.fit_transform(x, None).shape == (200, 2)
+
+
+def test_threads_reach_the_config_and_the_fit(data):
+    est = ParametricUMAP(threads=1)
+    assert est._build_config(n_samples=1000).threads == 1
+    assert ParametricUMAP(threads=np.int64(2))._build_config(n_samples=1000).threads == 2
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        ParametricUMAP(threads=0).fit(data[0])
+    before = torch.get_num_threads()
+    fitted = ParametricUMAP(**FAST, random_state=0, threads=1).fit(data[0])
+    assert fitted.fitted_.config.threads == 1 and torch.get_num_threads() == before

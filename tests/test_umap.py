@@ -140,14 +140,23 @@ def test_callback_gets_every_epoch(blobs) -> None:
     assert all(b.elapsed >= a.elapsed for a, b in itertools.pairwise(seen))
 
 
-def test_a_custom_encoder_is_trained_and_used(blobs) -> None:
+def test_a_custom_encoder_is_copied_trained_and_used(blobs) -> None:
+    """A copy of the user's module is trained: the module passed stays as it was, and a
+    second fit with it neither starts elsewhere nor changes the first fit's model."""
     x, _ = blobs
     module = nn.Sequential(nn.Linear(8, 12), nn.Tanh(), nn.Linear(12, 3))
     before = [p.detach().clone() for p in module.parameters()]
-    fitted = Umap(**{**TINY, "n_components": 3}, encoder=module).fit(x)
-    assert fitted.encoder is module
-    assert any(not torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=False))
+    umap = Umap(**{**TINY, "n_components": 3}, encoder=module)
+    fitted = umap.fit(x)
+    assert fitted.encoder is not module
+    assert all(torch.equal(a, b) for a, b in zip(before, module.parameters(), strict=True))
+    trained = [p.detach() for p in fitted.encoder.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(before, trained, strict=True))
     assert fitted.transform(x[:4]).shape == (4, 3)
+    first = fitted.transform(x)
+    second = umap.fit(x[::-1].copy())  # another fit with the same module
+    np.testing.assert_array_equal(fitted.transform(x), first)
+    assert second.encoder is not fitted.encoder
 
 
 @pytest.mark.parametrize("n_components", [1, 3])
@@ -169,3 +178,67 @@ def test_same_seed_same_embedding(blobs) -> None:
 def test_public_defaults_are_the_config_defaults() -> None:
     fields = {f.name: f.default for f in dataclasses.fields(UmapConfig)}
     assert Umap().config == UmapConfig(**fields)
+
+
+@pytest.mark.parametrize("kind", ["cuda", "mps", "cpu"], ids=["gpu", "apple", "host"])
+def test_stage_timings_wait_for_the_device(monkeypatch, kind: str) -> None:
+    """Each stage's time is read after the device's queued work is done: CUDA and MPS both run
+    asynchronously, so `_lap` must synchronise either (only flags: runs without the device)."""
+    from pumap.umap import _lap
+
+    calls: list[str] = []
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: calls.append("cuda"))
+    monkeypatch.setattr(torch.mps, "synchronize", lambda: calls.append("mps"))
+    assert _lap(0.0, torch.device(kind)) > 0.0
+    assert calls == ([] if kind == "cpu" else [kind])
+
+
+def test_threads_option_is_validated() -> None:
+    assert UmapConfig().threads is None
+    assert UmapConfig(threads=3).threads == 3
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ValueError, match="threads must be"):
+            UmapConfig(threads=bad)
+
+
+def test_threads_apply_to_fit_and_transform_and_are_restored(blobs, monkeypatch) -> None:
+    """threads=n: torch runs the fit and transform with n threads, and the process's count
+    is what it was afterwards (no lasting global change). threads=None changes nothing."""
+    x, _ = blobs
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    seen: list[int] = []
+    fitted = Umap(**TINY, threads=target).fit(
+        x, callback=lambda progress: seen.append(torch.get_num_threads())
+    )
+    assert seen and set(seen) == {target}
+    assert torch.get_num_threads() == before
+    assert fitted.config.threads == target
+
+    import pumap.fitted
+
+    real_embed = pumap.fitted.FittedUmap._embed
+    during: list[int] = []
+
+    def embed(self, *args, **kwargs):
+        during.append(torch.get_num_threads())
+        return real_embed(self, *args, **kwargs)
+
+    monkeypatch.setattr(pumap.fitted.FittedUmap, "_embed", embed)
+    fitted.transform(x[:5])
+    assert during == [target] and torch.get_num_threads() == before
+    fitted.config = fitted.config.replace(threads=None)
+    fitted.transform(x[:5])
+    assert during[-1] == before
+
+
+def test_threads_are_restored_when_a_fit_fails(blobs) -> None:
+    x, _ = blobs
+    before = torch.get_num_threads()
+
+    def stop(progress: EpochProgress) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Umap(**TINY, threads=1 if before != 1 else 2).fit(x, callback=stop)
+    assert torch.get_num_threads() == before

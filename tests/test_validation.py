@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from pumap import Umap, UmapConfig
-from pumap.preprocess import as_float32_matrix
+from pumap.preprocess import Standardizer, as_float32_matrix
 
 OPTIONS = dict(n_neighbors=5, n_epochs=2, hidden_layers=(16,), seed=0, verbose=False)
 PROPERTY = settings(
@@ -249,3 +249,17 @@ def test_extreme_but_finite_scales(scale):
     x = (_data().astype(np.float64) * scale).astype(np.float32)
     emb = Umap(**OPTIONS).fit(x).embedding
     assert np.isfinite(emb).all() and np.ptp(emb, axis=0).min() > 0.1
+
+
+def test_standardizer_floors_the_divisor_at_half_the_largest_std():
+    """What UmapConfig.standardize documents: features within a factor 2 of the widest are
+    z-scored, narrower ones divided by half the widest's std (stds 1 and 0.01 beside 1000
+    come out as 0.002 and 2e-5), and constant data is only centred."""
+    rng = np.random.default_rng(0)
+    z = rng.normal(size=(20_000, 4))
+    z = (z - z.mean(axis=0)) / z.std(axis=0)  # exactly mean 0, std 1 per column
+    x = torch.from_numpy((z * [1000.0, 600.0, 1.0, 0.01] + 5.0).astype(np.float32))
+    out = Standardizer.fit(x)(x).double().std(dim=0, unbiased=False)
+    np.testing.assert_allclose(out.numpy(), [1.0, 1.0, 0.002, 2e-5], rtol=1e-3)
+    constant = torch.full((10, 3), 7.0)
+    np.testing.assert_array_equal(Standardizer.fit(constant)(constant).numpy(), 0.0)

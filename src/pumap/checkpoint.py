@@ -60,8 +60,9 @@ CHECKPOINT_VERSION = 1
 # Rows hashed for the input's fingerprint: all of them up to this many, else an even sample.
 FINGERPRINT_ROWS = 65_536
 # Options that may differ between the interrupted fit and the one that resumes it (the
-# device's kind is checked separately: the generator's state is device-specific).
-RESUMABLE_CHANGES = frozenset({"verbose", "device"})
+# device's kind is checked separately: the generator's state is device-specific). Another
+# thread count resumes too, but not bit for bit (matrix products sum by thread).
+RESUMABLE_CHANGES = frozenset({"verbose", "device", "threads"})
 _OPTIMIZER_KEYS = ("step", "exp_avg", "exp_avg_sq")
 
 

@@ -469,6 +469,7 @@ def _config_from(args: argparse.Namespace, **overrides: Any) -> UmapConfig:
         "compile": args.compile,
         "seed": args.seed,
         "device": args.device,
+        "threads": args.threads,
     }
     options = {k: v for k, v in options.items() if v is not None}
     if options.get("refine_sketch_dims") == _NO_SKETCH:
@@ -586,6 +587,11 @@ def cmd_transform(args: argparse.Namespace) -> int:
     svg_path = _check_plot(args.plot)
     console = _Console(args.quiet)
     fitted = FittedUmap.load(args.model, device=args.device)
+    if args.threads is not None:  # else the thread count the model was fitted with, if any
+        try:
+            fitted.config = fitted.config.replace(threads=args.threads)
+        except ValueError as err:
+            raise UsageError(f"--threads: {err}") from None
     if svg_path is not None and fitted.n_components != 2:
         raise UsageError(f"--plot needs a 2-D embedding; this model has {fitted.n_components}-D")
     data = _load_data_file(args)
@@ -787,6 +793,9 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
                    help=f"torch.compile the training step (default {d.compile})")
     g.add_argument("--seed", type=int, help="random seed (default: fresh each run; demo: 0)")
     g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
+    g.add_argument("--threads", type=int, metavar="N",
+                   help="torch CPU threads for the fit and transforms (default: torch's, one "
+                        "per core); on a busy machine, one per free core")
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
@@ -853,6 +862,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "data)")
     tr.add_argument("--refine-epochs", type=int, metavar="N",
                     help="epochs of that refinement (default 30)")
+    tr.add_argument("--threads", type=int, metavar="N",
+                    help="torch CPU threads (default: the model's --threads, else torch's)")
     _add_data_options(tr)
     tr.set_defaults(handler=cmd_transform, command_parser=tr)
 

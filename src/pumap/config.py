@@ -66,8 +66,13 @@ class UmapConfig:
         not to rely on single features and places new points better. ``transform`` never
         drops anything. In ``[0, 1)``; 0 turns it off.
     standardize : bool
-        z-score each feature for the encoder (the k-NN graph uses the data as given); the mean
-        and standard deviation are stored and applied again by ``transform``.
+        Centre each feature and divide it by ``max(std, 0.5 * largest std)`` for the encoder
+        (the k-NN graph uses the data as given): features within a factor 2 of the widest are
+        z-scored, narrower ones only scaled alike, so near-constant features (border pixels)
+        are not blown up; e.g. stds 1 and 0.01 beside one of 1000 come out as 0.002 and 2e-5.
+        Measured better on MNIST than a plain z-score (held-out k-NN accuracy 0.80 -> 0.85).
+        Data constant in every feature is only centred. The mean and divisor are stored and
+        applied again by ``transform`` (`pumap.preprocess.Standardizer`).
     pca_init : bool
         Pre-train the encoder for a short while to reproduce the scaled PCA projection before
         the UMAP loss takes over (a warm start, like umap-learn's spectral initialisation).
@@ -99,6 +104,11 @@ class UmapConfig:
         ``"mps"``.
     verbose : bool
         Show progress bars.
+    threads : int or None
+        Torch intra-op (CPU) threads for the fit and for ``transform``, set while they run and
+        restored afterwards; ``None`` (default) leaves torch's setting (one per core). On a
+        machine other processes keep busy, one per free core is much faster (docs/benchmarks.md,
+        "Busy machine"). Fits are bit-identical for the same thread count only.
     """
 
     n_neighbors: int = 15
@@ -123,6 +133,7 @@ class UmapConfig:
     seed: int | None = None
     device: str = "auto"
     verbose: bool = True
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         # Lists arrive from JSON and from users; keep the frozen config hashable.
@@ -168,6 +179,8 @@ class UmapConfig:
                 f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"
             )
         _check_bool("verbose", self.verbose)
+        if self.threads is not None:
+            _check_int("threads", self.threads, 1)
 
     def replace(self, **changes: Any) -> UmapConfig:
         """Return a copy with some fields changed (validated again)."""

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import torch
 
 
@@ -52,6 +55,24 @@ def resolve_device(name: str | torch.device) -> torch.device:
     elif device.type != "cpu":
         raise ValueError(f"device {name!r} is not supported; use one of: auto, {there}")
     return device
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block with ``threads`` torch intra-op (CPU) threads, then restore the count.
+
+    ``None`` leaves torch's setting alone. The count is the process's (PyTorch has no
+    per-thread one): other threads of the process running torch CPU work meanwhile share it.
+    """
+    previous = torch.get_num_threads()
+    if threads is None or threads == previous:
+        yield
+        return
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
 
 
 def _mps_available() -> bool:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from .config import UmapConfig
-from .device import resolve_device
+from .device import resolve_device, torch_threads
 from .preprocess import Standardizer, as_float32_matrix
 from .refine import REFINE_EPOCHS, TrainingIndex, refine
 
@@ -93,7 +93,8 @@ class FittedUmap:
         """Embed new points; NumPy (or pandas, lists) in gives NumPy out, a tensor gives a tensor.
 
         Rows are standardised with the training statistics and embedded in batches of
-        ``batch_size``, so memory stays bounded for any number of rows.
+        ``batch_size``, so memory stays bounded for any number of rows, with
+        ``config.threads`` torch threads if set.
 
         Parameters
         ----------
@@ -124,9 +125,10 @@ class FittedUmap:
             )
         if not isinstance(refine, bool):
             raise ValueError(f"refine must be True or False, got {refine!r}")
-        out = self._embed(x, batch_size)
-        if refine:
-            out = self._refine(x, out, refine_epochs, seed)
+        with torch_threads(self.config.threads):
+            out = self._embed(x, batch_size)
+            if refine:
+                out = self._refine(x, out, refine_epochs, seed)
         if isinstance(data, torch.Tensor):
             return out.to(data.device)
         return out.cpu().numpy()
@@ -170,8 +172,12 @@ class FittedUmap:
         # One preallocated output: collecting batch results in a list and concatenating them
         # fragments the allocator, and memory then grows with n instead of with the batch.
         out = torch.empty((x.shape[0], self.n_components), dtype=torch.float32, device=device)
+        # Only a host-to-CUDA copy may be asynchronous: the chunk is then read on the same CUDA
+        # stream, after the copy. A copy into host memory (a CUDA tensor given to a CPU model)
+        # must block, or the CPU could read the chunk before it has landed.
+        non_blocking = device.type == "cuda" and x.device.type == "cpu"
         for start in range(0, x.shape[0], batch_size):
-            chunk = x[start : start + batch_size].to(device, non_blocking=True)
+            chunk = x[start : start + batch_size].to(device, non_blocking=non_blocking)
             out[start : start + chunk.shape[0]] = self.encoder(self.standardizer(chunk))
         return out
 

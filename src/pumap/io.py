@@ -1,11 +1,12 @@
 """Save and load fitted models as safetensors (the default) or GGUF files.
 
-Both layouts hold the same things: float32 tensors with stable names and typed metadata under
-``pumap.*`` keys; docs/file-format.md specifies them key by key. Reading never unpickles and
-never runs code from the file: tensors are parsed from raw bytes (safetensors) or with
-`gguf.GGUFReader`. Writes are atomic: the file is written to a temporary file in the same
-folder, flushed to disk and renamed over the target, so a failed save leaves an existing file
-untouched. Every problem with a file being read raises `ModelFormatError`.
+Both layouts hold the same things: float32 tensors (a custom encoder's keep their own dtypes in
+safetensors) with stable names and typed metadata under ``pumap.*`` keys; docs/file-format.md
+specifies them key by key. Reading never unpickles and never runs code from the file: tensors
+are parsed from raw bytes (safetensors) or with `gguf.GGUFReader`. Writes are atomic: the file
+is written to a temporary file in the same folder, flushed to disk and renamed over the target,
+so a failed save leaves an existing file untouched. Every problem with a file being read raises
+`ModelFormatError`.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ GGUF_MAGIC = b"GGUF"
 # The safetensors library refuses headers above 100 MB; so do we (and it bounds what we parse).
 _MAX_SAFETENSORS_HEADER = 100_000_000
 _GGUF_MAX_NAME = 63  # GGML_MAX_NAME (64) less the terminating NUL
+# Safetensors dtype code of each NumPy dtype (by ``dtype.str``) an encoder's tensors keep in a
+# file. bfloat16 has no NumPy type and is refused by name; GGUF files hold F32 only.
+_SAFETENSORS_DTYPES = {
+    "<f8": "F64", "<f4": "F32", "<f2": "F16", "<i8": "I64", "<i4": "I32", "<i2": "I16",
+    "|i1": "I8", "|u1": "U8", "|b1": "BOOL",
+}
+_SAFETENSORS_CODES = {code: np.dtype(key) for key, code in _SAFETENSORS_DTYPES.items()}
 
 # Metadata key -> kind. Safetensors stores every value JSON-encoded; GGUF stores "str" as
 # STRING, "uint" as UINT32/UINT64, "float" as FLOAT64, "bool" as BOOL and "json" as a STRING
@@ -132,6 +140,7 @@ def save_model(
     metadata, tensors = _model_payload(fitted, include_embedding)
     if _is_gguf_name(path):
         _check_gguf_names(tensors)
+        _check_gguf_dtypes(tensors)
         _atomic_write(path, lambda tmp: _write_gguf(tmp, metadata, tensors))
     else:
         _atomic_write(path, lambda tmp: _write_safetensors(tmp, metadata, tensors))
@@ -139,7 +148,8 @@ def save_model(
 
 
 def save_weights(model: FittedUmap | nn.Module, path: str | os.PathLike[str]) -> Path:
-    """Write only the encoder's tensors (float32, named by ``state_dict`` key) to safetensors.
+    """Write only the encoder's tensors (their own dtypes, named by ``state_dict`` key) to
+    safetensors.
 
     The file loads into the same architecture with `load_weights`, or with plain
     ``module.load_state_dict(safetensors.torch.load_file(path))``.
@@ -270,6 +280,8 @@ def load_model(
     for name, shape in expected.items():
         if name not in tensors:
             raise ModelFormatError(path, f"tensor {name!r} is missing")
+        if tensors[name].dtype != np.float32:
+            raise ModelFormatError(path, f"tensor {name!r} is {tensors[name].dtype}, not float32")
         if tensors[name].shape != shape:
             raise ModelFormatError(
                 path,
@@ -366,7 +378,7 @@ def load_weights(path: str | os.PathLike[str], encoder: nn.Module) -> nn.Module:
 def _model_payload(
     fitted: FittedUmap, include_embedding: bool
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Metadata (decoded values) and float32 tensors of a model file."""
+    """Metadata (decoded values) and tensors of a model file (the encoder's in their dtypes)."""
     encoder = fitted.encoder
     if type(encoder) is MLP:
         spec = encoder.spec()
@@ -407,7 +419,26 @@ def _model_payload(
 
 
 def _state_tensors(module: nn.Module, prefix: str) -> dict[str, np.ndarray]:
-    return {prefix + name: _as_f32(value) for name, value in module.state_dict().items()}
+    state = module.state_dict().items()
+    return {prefix + name: _as_stored(prefix + name, value) for name, value in state}
+
+
+def _as_stored(name: str, value: torch.Tensor) -> np.ndarray:
+    """``value`` as a C-ordered little-endian CPU array of its own dtype, or a ValueError
+    naming it if the files cannot hold that dtype (never a silent cast)."""
+    fix = "convert the encoder (e.g. encoder.float()) before saving"
+    if value.dtype == torch.bfloat16:
+        raise ValueError(
+            f"cannot save tensor {name}: it is bfloat16, which pumap's files do not hold; {fix} "
+            "(float32 holds every bfloat16 value exactly)"
+        )
+    array = np.asarray(value.detach().cpu().numpy())
+    array = array.astype(array.dtype.newbyteorder("<"), copy=False)
+    if array.dtype.str not in _SAFETENSORS_DTYPES:
+        raise ValueError(
+            f"cannot save tensor {name}: pumap's files do not hold {value.dtype}; {fix}"
+        )
+    return array if array.flags.c_contiguous else array.copy(order="C")
 
 
 def _as_f32(value: torch.Tensor | np.ndarray) -> np.ndarray:
@@ -493,7 +524,7 @@ def _write_safetensors(
     for name in names:
         array = tensors[name]
         header[name] = {
-            "dtype": "F32",
+            "dtype": _SAFETENSORS_DTYPES[array.dtype.str],
             "shape": list(array.shape),
             "data_offsets": [offset, offset + array.nbytes],
         }
@@ -532,7 +563,10 @@ def _read_safetensors(path: Path, blob: bytes) -> tuple[dict[str, str], dict[str
     return raw_meta, header, blob[8 + size :]
 
 
-def _safetensors_arrays(path: Path, entries: dict[str, Any], data: bytes) -> dict[str, np.ndarray]:
+def _safetensors_arrays(
+    path: Path, entries: dict[str, Any], data: bytes, dtypes: tuple[str, ...] = ("F32",)
+) -> dict[str, np.ndarray]:
+    """The tensors, each of one of the safetensors ``dtypes`` (anything else is refused)."""
     tensors: dict[str, np.ndarray] = {}
     for name, entry in entries.items():
         try:
@@ -544,9 +578,12 @@ def _safetensors_arrays(path: Path, entries: dict[str, Any], data: bytes) -> dic
             valid = False
         if not valid:
             raise ModelFormatError(path, f"tensor {name!r} has a malformed header entry: {entry!r}")
-        if dtype != "F32":
-            raise ModelFormatError(path, f"tensor {name!r} has dtype {dtype}; pumap stores F32")
-        n_bytes = 4 * math.prod(shape)
+        if dtype not in dtypes:
+            raise ModelFormatError(
+                path, f"tensor {name!r} has dtype {dtype}; pumap stores {', '.join(dtypes)}"
+            )
+        np_dtype = _SAFETENSORS_CODES[dtype]
+        n_bytes = np_dtype.itemsize * math.prod(shape)
         if end - begin != n_bytes:
             raise ModelFormatError(
                 path,
@@ -559,9 +596,9 @@ def _safetensors_arrays(path: Path, entries: dict[str, Any], data: bytes) -> dic
                 f"but only {len(data)} are there",
             )
         tensors[name] = (
-            np.frombuffer(data, dtype="<f4", count=n_bytes // 4, offset=begin)
+            np.frombuffer(data, dtype=np_dtype, count=math.prod(shape), offset=begin)
             .reshape(shape)
-            .astype(np.float32, copy=True)
+            .astype(np_dtype.newbyteorder("="), copy=True)
         )
     return tensors
 
@@ -580,6 +617,15 @@ def _decode_safetensors_metadata(path: Path, raw: dict[str, str]) -> dict[str, A
 
 # --------------------------------------------------------------------------------------------
 # GGUF
+
+
+def _check_gguf_dtypes(tensors: Mapping[str, np.ndarray]) -> None:
+    other = [f"{name} is {a.dtype}" for name, a in tensors.items() if a.dtype != np.float32]
+    if other:
+        raise ValueError(
+            f"cannot save as GGUF: {', '.join(other[:5])}, and pumap's GGUF files hold float32 "
+            "only; save to a .safetensors name, which keeps each tensor's dtype"
+        )
 
 
 def _check_gguf_names(tensors: Mapping[str, np.ndarray]) -> None:
@@ -728,7 +774,7 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
             )
         metadata = _decode_safetensors_metadata(path, raw)
         _check_format(path, metadata)  # before the tensors: a newer version may lay them out anew
-        tensors = _safetensors_arrays(path, entries, data)
+        tensors = _safetensors_arrays(path, entries, data, tuple(_SAFETENSORS_CODES))
         return metadata, tensors
     _check_format(path, metadata)
     return metadata, tensors

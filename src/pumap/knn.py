@@ -231,19 +231,25 @@ def gpu_memory_budget(free_bytes: int) -> int:
 def _tf32_products(device: torch.device, enabled: bool) -> Iterator[None]:
     """Let cuBLAS use TF32 for float32 products inside the block, then restore the setting.
 
-    Through ``torch.set_float32_matmul_precision``, which keeps PyTorch's older
-    (``allow_tf32``) and newer (``fp32_precision``) switches both readable afterwards. The
-    switch is process-wide while it is on (PyTorch has no per-call one).
+    The narrowest switch PyTorch offers: ``torch.backends.cuda.matmul.fp32_precision``, CUDA
+    matrix products only, restored to the exact string read before. The alternatives are
+    wider or inexact: ``torch.set_float32_matmul_precision`` also switches the CPU's oneDNN
+    products, and it and the legacy ``allow_tf32`` restore "none" as "ieee" (and the latter
+    raises if the user set the new API). What remains global: PyTorch has no per-call or
+    per-thread TF32 switch, so while the block runs, CUDA float32 products on other threads
+    of the process use TF32 too, and the legacy readers (``torch.get_float32_matmul_precision``,
+    ``allow_tf32``) raise there, as PyTorch refuses to mix its two APIs.
     """
     if not enabled or device.type != "cuda":
         yield
         return
-    previous = torch.get_float32_matmul_precision()
-    torch.set_float32_matmul_precision("high")
+    matmul = torch.backends.cuda.matmul
+    previous = matmul.fp32_precision
+    matmul.fp32_precision = "tf32"
     try:
         yield
     finally:
-        torch.set_float32_matmul_precision(previous)
+        matmul.fp32_precision = previous
 
 
 def _n_candidates(n: int, k: int, precision: str = "float32") -> int:

@@ -85,7 +85,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     input_dropout : float
         Probability of zeroing each input value in each training step (pumap only).
     standardize : bool
-        z-score each feature for the encoder (pumap only).
+        Centre and scale each feature for the encoder, the divisor floored at half the largest
+        feature's std (pumap only; see `pumap.UmapConfig`).
     pca_init : bool
         Warm-start the encoder on the PCA projection (pumap only).
     keep_training_data : bool
@@ -107,6 +108,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ``torch.compile`` the training step (pumap only).
     device : str
         ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"`` (pumap only).
+    threads : int or None
+        Torch CPU threads for `fit` and `transform`, restored afterwards; ``None`` leaves
+        torch's setting (pumap only; see `pumap.UmapConfig`).
     encoder : torch.nn.Module or None, default=None
         Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
         trains a deep copy of it, so the module you pass is never modified and refits start
@@ -161,6 +165,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         compile: bool = _DEFAULTS.compile,
         device: str = _DEFAULTS.device,
         encoder: Any = None,
+        threads: int | None = _DEFAULTS.threads,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -186,6 +191,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.compile = compile
         self.device = device
         self.encoder = encoder
+        self.threads = threads
 
     # ------------------------------------------------------------------ fitting
 
@@ -215,14 +221,22 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.embedding_: np.ndarray = _to_numpy(fitted.embedding)
         return self
 
-    def fit_transform(self, X: Any, y: Any = None, **fit_params: Any) -> np.ndarray:
+    def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
         """Fit on ``X`` and return its embedding (``embedding_``), without a second pass.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            As for `fit`.
+        y : None
+            Ignored; present for pipeline compatibility. `fit` takes no other argument, so
+            neither does this method.
 
         Returns
         -------
         numpy.ndarray of shape (n_samples, n_components), float32
         """
-        return self.fit(X, y, **fit_params).embedding_
+        return self.fit(X, y).embedding_
 
     def transform(self, X: Any, *, refine: bool | None = None) -> np.ndarray:
         """Embed new rows with the trained encoder (and refine them, if asked).
@@ -291,6 +305,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             seed=_seed_from(self.random_state),
             device=self.device,
             verbose=_plain(self.verbose),
+            threads=_plain(self.threads),
         )
 
     @property

@@ -71,8 +71,9 @@ class TrainingInterrupted(KeyboardInterrupt):
     ----------
     epoch : int
         Epochs finished before the interruption (the unfinished one is dropped).
-    n_epochs : int
-        Epochs the fit was to run.
+    n_epochs : int or None
+        Epochs the fit was to run; None if it was interrupted before pumap chose the count
+        (``n_epochs=None``, during the k-NN search or the graph's construction).
     checkpoint_path : str or None
         The checkpoint file, if the fit was writing one.
     checkpoint_epoch : int or None
@@ -83,7 +84,7 @@ class TrainingInterrupted(KeyboardInterrupt):
         self,
         message: str,
         epoch: int = 0,
-        n_epochs: int = 0,
+        n_epochs: int | None = 0,
         checkpoint_path: str | None = None,
         checkpoint_epoch: int | None = None,
     ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -23,7 +24,7 @@ from .checkpoint import (
     read_checkpoint,
 )
 from .config import UmapConfig
-from .device import resolve_device
+from .device import resolve_device, torch_threads
 from .encoder import build_encoder
 from .fitted import FittedUmap
 from .graph import fuzzy_simplicial_set
@@ -63,7 +64,8 @@ class Umap:
         All options at once; keyword options, if given too, override its fields.
     encoder : torch.nn.Module, optional
         Your own network mapping ``(batch, n_features)`` float32 to ``(batch, n_components)``;
-        by default an MLP with ``config.hidden_layers``. It is trained in place.
+        by default an MLP with ``config.hidden_layers``. Each `fit` trains a deep copy of it,
+        so the module passed is never modified and fits do not share weights.
     **options
         Any `UmapConfig` field, e.g. ``Umap(n_neighbors=30, seed=0)``.
 
@@ -114,7 +116,8 @@ class Umap:
             Epochs between checkpoints; 1 when only ``checkpoint_path`` is given.
         resume_from : str or os.PathLike, optional
             A checkpoint of an interrupted fit of the same data with the same options (apart
-            from ``verbose``, and ``device`` if it is of the same kind): training continues
+            from ``verbose``, ``threads``, and ``device`` if it is of the same kind; with
+            another ``threads`` the result is not bit for bit the same): training continues
             after its epoch and ends, on the same device, with the embedding the uninterrupted
             fit would have given, bit for bit. With ``seed=None`` the checkpoint's seed is
             used. May equal ``checkpoint_path``.
@@ -139,18 +142,23 @@ class Umap:
         every = _check_checkpoint_args(checkpoint_path, checkpoint_every)
         progress = _Progress()
         try:
-            return self._fit(data, callback, checkpoint_path, every, resume_from, progress)
+            with torch_threads(self.config.threads):
+                return self._fit(data, callback, checkpoint_path, every, resume_from, progress)
         except TrainingInterrupted:
             raise  # training has said where it stopped
         except KeyboardInterrupt as interrupt:
             done = progress.epochs
-            where = f"pumap: fit interrupted during {progress.stage}"
+            n_epochs = progress.n_epochs or self.config.n_epochs
+            count = f"{done} of {n_epochs} epochs done" if n_epochs else "n_epochs automatic"
+            if n_epochs is None:
+                count += ", not chosen yet"
+            where = f"pumap: fit interrupted during {progress.stage} ({count})"
             if done and checkpoint_path is not None:
-                where += f" (training had finished; its last checkpoint is in {checkpoint_path})"
+                where += f"; training had finished, its last checkpoint is in {checkpoint_path}"
             stopped = TrainingInterrupted(
                 where,
                 done,
-                self.config.n_epochs or 0,
+                n_epochs,
                 str(checkpoint_path) if checkpoint_path is not None else None,
                 done if done and checkpoint_path is not None else None,
             )
@@ -208,6 +216,7 @@ class Umap:
         timings["graph"] = _lap(clock, device)
         del knn
         n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
+        progress.n_epochs = n_epochs
         checkpointer = None
         if keeps_state:
             graph_print = graph_fingerprint(graph)
@@ -227,7 +236,7 @@ class Umap:
         clock = time.perf_counter()
         standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
         inputs = standardizer(x.to(device))
-        encoder = self.encoder
+        encoder = copy.deepcopy(self.encoder)  # never train the caller's module in place
         if encoder is None:
             init = torch.Generator().manual_seed(seed)
             encoder = build_encoder(x.shape[1], cfg.hidden_layers, cfg.n_components, init)
@@ -302,6 +311,7 @@ class _Progress:
     def __init__(self) -> None:
         self.stage = "the input checks"
         self.epochs = 0  # epochs finished, once training is over
+        self.n_epochs: int | None = None  # the epochs to run, once chosen
 
 
 def _check_checkpoint_args(
@@ -347,6 +357,9 @@ def _knn_input(x: torch.Tensor) -> torch.Tensor:
 
 
 def _lap(start: float, device: torch.device) -> float:
+    """Seconds since ``start``, read once the device's queued work is done (CUDA, MPS)."""
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
     return time.perf_counter() - start
