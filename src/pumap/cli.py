@@ -26,14 +26,19 @@ from typing import Any, NoReturn
 import numpy as np
 
 from ._version import __version__
-from .config import KNN_METHODS, KNN_PRECISIONS, METRICS, UmapConfig
+from .config import UmapConfig, option_table
 from .device import resolve_device
 
 PROG = "pumap"
 EXIT_OK, EXIT_RUNTIME, EXIT_USAGE = 0, 1, 2
 EMBEDDING_SUFFIXES = (".csv", ".npy")
 DEMO_SYNTHETIC_POINTS = 3000
-_DEFAULTS = UmapConfig()
+_NONE = object()  # a flag's none_word was given: the option is None, not left out
+_CHECKPOINT_FLAGS = {
+    "checkpoint_every": "--checkpoint-every",
+    "checkpoint_path": "--checkpoint",
+    "resume_from": "--resume-from",
+}
 
 
 class UsageError(Exception):
@@ -448,43 +453,26 @@ class _Console:
 
 
 def _config_from(args: argparse.Namespace, **overrides: Any) -> UmapConfig:
-    options: dict[str, Any] = {
-        "n_neighbors": args.n_neighbors,
-        "n_components": args.n_components,
-        "metric": args.metric,
-        "min_dist": args.min_dist,
-        "spread": args.spread,
-        "n_epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "learning_rate": args.learning_rate,
-        "hidden_layers": args.hidden_layers,
-        "input_dropout": args.input_dropout,
-        "standardize": args.standardize,
-        "pca_init": args.pca_init,
-        "keep_training_data": args.keep_training_data,
-        "refine_sketch_dims": args.refine_sketch_dims,
-        "knn_method": args.knn_method,
-        "knn_precision": args.knn_precision,
-        "mixed_precision": args.mixed_precision,
-        "compile": args.compile,
-        "seed": args.seed,
-        "device": args.device,
-        "threads": args.threads,
-    }
-    options = {k: v for k, v in options.items() if v is not None}
-    if options.get("refine_sketch_dims") == _NO_SKETCH:
-        options["refine_sketch_dims"] = None
+    """The `UmapConfig` of the given flags (the others keep its defaults)."""
+    options: dict[str, Any] = {}
+    for f, info in option_table():
+        value = getattr(args, f.name, None) if info.cli is not None else None
+        if value is not None:
+            options[f.name] = None if value is _NONE else value
     options.update(overrides)
     options["verbose"] = not args.quiet
     try:
         return UmapConfig(**options)
     except ValueError as err:  # an out-of-range option value is a usage error
-        flag = str(err).split(" ", 1)[0]
-        option = {"n_epochs": "epochs"}.get(flag, flag).replace("_", "-")
-        raise UsageError(f"--{option}: {err}") from None
+        field_name = str(err).split(" ", 1)[0]
+        flags = {f.name: info.cli for f, info in option_table() if info.cli is not None}
+        raise UsageError(f"{flags.get(field_name, '--' + field_name)}: {err}") from None
 
 
-def _fit(config: UmapConfig, data: Dataset, console: _Console) -> Any:
+def _fit(
+    config: UmapConfig, data: Dataset, console: _Console, checkpoints: dict[str, Any] | None = None
+) -> Any:
+    """Fit with ``config``; ``checkpoints`` are `Umap.fit`'s checkpoint keywords."""
     from .umap import Umap
 
     n, d = data.x.shape
@@ -502,7 +490,7 @@ def _fit(config: UmapConfig, data: Dataset, console: _Console) -> Any:
         )
     console.say(f"fitting {n} points x {d} features from {data.source} -> {config.n_components}-D")
     start = time.perf_counter()
-    fitted = Umap(config).fit(data.x)
+    fitted = Umap(config).fit(data.x, **(checkpoints or {}))
     console.say(f"fitted in {_duration(time.perf_counter() - start)}")
     return fitted
 
@@ -555,7 +543,20 @@ def cmd_fit(args: argparse.Namespace) -> int:
         data = load_builtin(args.dataset, data_dir=args.data_dir, split=args.split)
     else:
         data = synthetic(args.synthetic, args.seed)
-    fitted = _fit(config, data, console)
+    checkpoints = {
+        "checkpoint_path": args.checkpoint,
+        "checkpoint_every": args.checkpoint_every,
+        "resume_from": args.resume_from,
+    }
+    try:
+        fitted = _fit(config, data, console, checkpoints)
+    except ValueError as err:  # name the flags, not fit's keywords
+        if type(err) is not ValueError:
+            raise
+        message = str(err)
+        for keyword, flag in _CHECKPOINT_FLAGS.items():
+            message = message.replace(keyword, flag)
+        raise type(err)(message) from None
 
     fitted.save(save, include_embedding=args.include_embedding)
     console.say(f"saved model to {save}")
@@ -732,18 +733,6 @@ def _hidden_layers(text: str) -> tuple[int, ...]:
     return widths
 
 
-_NO_SKETCH = "none"  # --refine-sketch-dims none: keep the training rows themselves
-
-
-def _optional_int(text: str) -> int | str:
-    if text.strip().lower() == _NO_SKETCH:
-        return _NO_SKETCH
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer or 'none', got {text!r}") from None
-
-
 def _delimiter(text: str) -> str:
     named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "space": " "}
     value = named.get(text, text)
@@ -753,49 +742,47 @@ def _delimiter(text: str) -> str:
 
 
 def _add_model_options(p: argparse.ArgumentParser) -> None:
+    """One flag per `UmapConfig` option that has one, generated from `config.option_table`."""
     g = p.add_argument_group("model options (defaults: pumap.UmapConfig)")
-    d = _DEFAULTS
-    g.add_argument("--n-neighbors", type=int, metavar="K",
-                   help=f"neighbours per point, the point itself not counted (umap-learn's "
-                        f"n_neighbors minus 1; default {d.n_neighbors})")
-    g.add_argument("--n-components", type=int, metavar="D",
-                   help=f"embedding dimension (default {d.n_components})")
-    g.add_argument("--metric", choices=METRICS, help=f"input distance (default {d.metric})")
-    g.add_argument("--min-dist", type=float, help=f"default {d.min_dist}")
-    g.add_argument("--spread", type=float, help=f"default {d.spread}")
-    g.add_argument("--epochs", type=int, metavar="N",
-                   help="training epochs (default: auto (about 300 steps))")
-    g.add_argument("--batch-size", type=int, metavar="B",
-                   help=f"positive edges per step (default {d.batch_size})")
-    g.add_argument("--learning-rate", type=float, metavar="LR",
-                   help=f"Adam learning rate (default {d.learning_rate:g})")
-    g.add_argument("--hidden-layers", type=_hidden_layers, metavar="W,W",
-                   help=f"encoder widths (default {','.join(map(str, d.hidden_layers))})")
-    g.add_argument("--input-dropout", type=float, metavar="P",
-                   help="zero each input value with probability P in each training step "
-                        f"(default {d.input_dropout})")
-    g.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"z-score features for the encoder (default {d.standardize})")
-    g.add_argument("--pca-init", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"warm-start on PCA (default {d.pca_init})")
-    g.add_argument("--keep-training-data", action=argparse.BooleanOptionalAction, default=None,
-                   help="keep a sketch of the training data in the model, for 'pumap "
-                        f"transform --refine' (default {d.keep_training_data})")
-    g.add_argument("--refine-sketch-dims", type=_optional_int, metavar="S|none",
-                   help="dimensions of that sketch; 'none' keeps the rows themselves "
-                        f"(default {d.refine_sketch_dims})")
-    g.add_argument("--knn-method", choices=KNN_METHODS, help=f"default {d.knn_method}")
-    g.add_argument("--knn-precision", choices=KNN_PRECISIONS,
-                   help=f"exact k-NN block products (default {d.knn_precision})")
-    g.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"bfloat16 autocast while training (default {d.mixed_precision})")
-    g.add_argument("--compile", action=argparse.BooleanOptionalAction, default=None,
-                   help=f"torch.compile the training step (default {d.compile})")
-    g.add_argument("--seed", type=int, help="random seed (default: fresh each run; demo: 0)")
-    g.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default auto)")
-    g.add_argument("--threads", type=int, metavar="N",
-                   help="torch CPU threads for the fit and transforms (default: torch's, one "
-                        "per core); on a busy machine, one per free core")
+    for f, info in option_table():
+        if info.cli is None:
+            continue
+        shown = info.default_text or _default_text(f.default)
+        kwargs: dict[str, Any] = {"dest": f.name, "help": f"{info.help} (default: {shown})"}
+        if f.type == "bool":
+            kwargs.update(action=argparse.BooleanOptionalAction, default=None)
+        elif info.choices is not None:
+            kwargs["choices"] = info.choices
+        else:
+            kwargs["type"] = _flag_type(f.name, str(f.type), info.none_word)
+            kwargs["metavar"] = info.metavar
+        g.add_argument(info.cli, **kwargs)
+
+
+def _default_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _flag_type(name: str, annotation: str, none_word: str | None) -> Any:
+    """The argparse ``type`` of a flag, from its field's annotation."""
+    if annotation.startswith("tuple"):
+        return _hidden_layers
+    scalar = {"int": int, "float": float, "str": str}[annotation.split(" |")[0]]
+    if none_word is None:
+        return scalar
+
+    def parse(text: str) -> Any:
+        if text.strip().lower() == none_word:
+            return _NONE
+        try:
+            return scalar(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"expected {annotation.split(' |')[0]} or {none_word!r}, got {text!r}"
+            ) from None
+
+    parse.__name__ = name
+    return parse
 
 
 def _add_data_options(p: argparse.ArgumentParser) -> None:
@@ -836,6 +823,14 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--synthetic", type=int, metavar="N", help="N clustered synthetic points")
     _add_data_options(fit)
     _add_model_options(fit)
+    ck = fit.add_argument_group("checkpoints (resume an interrupted fit)")
+    ck.add_argument("--checkpoint", metavar="FILE",
+                    help="write the training state to FILE as training goes (atomically)")
+    ck.add_argument("--checkpoint-every", type=int, metavar="N",
+                    help="epochs between checkpoints (default: 1)")
+    ck.add_argument("--resume-from", metavar="FILE",
+                    help="continue the fit saved in FILE (same data and options); it may be "
+                         "the --checkpoint file")
     out = fit.add_argument_group("outputs")
     out.add_argument("--save", required=True, metavar="MODEL",
                      help="model file: .safetensors, or .gguf for GGUF")

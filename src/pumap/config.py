@@ -27,6 +27,79 @@ _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 @dataclass(frozen=True)
+class OptionInfo:
+    """What the front ends know of a `UmapConfig` field, from its metadata.
+
+    The command line's flags and the scikit-learn estimator's translation are generated from
+    these, so an option is described once.
+
+    Attributes
+    ----------
+    help : str
+        One line for ``--help``.
+    cli : str or None
+        The flag (``"--epochs"``), or ``None`` when the command line does not offer it.
+    metavar, choices : optional
+        As in `argparse`.
+    default_text : str or None
+        How ``--help`` shows the default, when ``repr`` would not say it well.
+    none_word : str or None
+        A word the command line takes for ``None`` (``--refine-sketch-dims none``).
+    estimator_name : str or None
+        The `pumap.ParametricUMAP` parameter (umap-learn's name where it differs).
+    """
+
+    help: str
+    cli: str | None
+    metavar: str | None = None
+    choices: tuple[str, ...] | None = None
+    default_text: str | None = None
+    none_word: str | None = None
+    estimator_name: str | None = None
+
+
+_INFO = "pumap_option"
+
+
+def option(
+    default: Any,
+    help: str,
+    *,
+    cli: str | None = "",
+    metavar: str | None = None,
+    choices: tuple[str, ...] | None = None,
+    default_text: str | None = None,
+    none_word: str | None = None,
+    estimator_name: str | None = "",
+) -> Any:
+    """A dataclass field with its `OptionInfo`; ``cli=""`` and ``estimator_name=""`` derive
+    the flag (``--name-with-dashes``) and the estimator's parameter (the field's name)."""
+    info = {
+        "help": help,
+        "cli": cli,
+        "metavar": metavar,
+        "choices": choices,
+        "default_text": default_text,
+        "none_word": none_word,
+        "estimator_name": estimator_name,
+    }
+    return field(default=default, metadata={_INFO: info})
+
+
+def option_table() -> list[tuple[dataclasses.Field[Any], OptionInfo]]:
+    """Every `UmapConfig` field with its `OptionInfo`, in declaration order."""
+    table = []
+    for f in dataclasses.fields(UmapConfig):
+        raw = dict(f.metadata[_INFO])
+        if raw["cli"] == "":
+            raw["cli"] = "--" + f.name.replace("_", "-")
+        if raw["estimator_name"] == "":
+            raw["estimator_name"] = f.name
+        table.append((f, OptionInfo(**raw)))
+    return table
+
+
+@dataclass(frozen=True)
 class UmapConfig:
     """Every option of a pumap fit, validated once at construction.
 
@@ -111,29 +184,55 @@ class UmapConfig:
         "Busy machine"). Fits are bit-identical for the same thread count only.
     """
 
-    n_neighbors: int = 15
-    n_components: int = 2
-    metric: str = "euclidean"
-    min_dist: float = 0.1
-    spread: float = 1.0
-    n_epochs: int | None = None
-    batch_size: int = 65536
-    negative_sample_rate: int = 5
-    learning_rate: float = 3e-3
-    hidden_layers: tuple[int, ...] = field(default=(128, 128))
-    input_dropout: float = 0.0
-    standardize: bool = True
-    pca_init: bool = True
-    keep_training_data: bool = True
-    refine_sketch_dims: int | None = 32
-    knn_method: str = "auto"
-    knn_precision: str = "float32"
-    mixed_precision: bool = False
-    compile: bool = False
-    seed: int | None = None
-    device: str = "auto"
-    verbose: bool = True
-    threads: int | None = None
+    n_neighbors: int = option(
+        15, "neighbours per point, the point itself not counted (umap-learn's n_neighbors "
+        "minus 1)", metavar="K",
+    )
+    n_components: int = option(2, "embedding dimension", metavar="D")
+    metric: str = option("euclidean", "distance in the input space", choices=METRICS)
+    min_dist: float = option(
+        0.1, "how tightly embedded points may pack, in [0, spread]", metavar="D"
+    )
+    spread: float = option(1.0, "scale of the embedded clusters", metavar="S")
+    n_epochs: int | None = option(
+        None, "training epochs", cli="--epochs",
+        metavar="N", default_text="auto (about 300 steps)",
+    )
+    batch_size: int = option(65536, "positive edges per optimiser step", metavar="B")
+    negative_sample_rate: int = option(5, "negative pairs per positive edge", metavar="R")
+    learning_rate: float = option(3e-3, "Adam's initial learning rate", metavar="LR")
+    hidden_layers: tuple[int, ...] = option(
+        (128, 128), "widths of the encoder MLP's hidden layers", metavar="W,W",
+        default_text="128,128",
+    )
+    input_dropout: float = option(
+        0.0, "zero each input value with this probability in each training step", metavar="P"
+    )
+    standardize: bool = option(True, "centre and scale features for the encoder")
+    pca_init: bool = option(True, "warm-start the encoder on the data's PCA projection")
+    keep_training_data: bool = option(
+        True, "keep a sketch of the training data in the model, for refined transforms"
+    )
+    refine_sketch_dims: int | None = option(
+        32, "dimensions of that sketch ('none': keep the rows themselves)", metavar="S|none",
+        none_word="none",
+    )
+    knn_method: str = option("auto", "how the k-NN graph is built", choices=KNN_METHODS)
+    knn_precision: str = option(
+        "float32", "arithmetic of the exact k-NN's block products", choices=KNN_PRECISIONS
+    )
+    mixed_precision: bool = option(False, "bfloat16 autocast of the encoder while training")
+    compile: bool = option(False, "torch.compile the training step")
+    seed: int | None = option(
+        None, "seed of every random draw", estimator_name="random_state", metavar="N",
+        default_text="fresh each run",
+    )
+    device: str = option("auto", "auto, cpu, cuda, cuda:N or mps", metavar="DEV")
+    verbose: bool = option(True, "progress bars", cli=None)
+    threads: int | None = option(
+        None, "torch CPU threads for the fit and transforms; on a busy machine, one per free "
+        "core", metavar="N", default_text="torch's, one per core",
+    )
 
     def __post_init__(self) -> None:
         # Lists arrive from JSON and from users; keep the frozen config hashable.

@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
         return estimator._validate_data(X, **kwargs)
 
 
-from .config import UmapConfig
+from .config import UmapConfig, option_table
 from .fitted import FittedUmap
 from .umap import Umap
 
@@ -276,37 +276,23 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
                 stacklevel=3,
             )
             k = n_samples
-        n_epochs = _DEFAULTS.n_epochs if self.n_epochs is None else self.n_epochs
         hidden = self.hidden_layers
         if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Iterable):
             raise ValueError(
                 f"hidden_layers must be a sequence of ints, e.g. (256, 256), got {hidden!r}"
             )
-        return UmapConfig(
+        # Every other option passes through under its name in the option table.
+        options = {
+            f.name: _plain(getattr(self, info.estimator_name))
+            for f, info in option_table()
+            if info.estimator_name is not None
+        }
+        options.update(
             n_neighbors=k - 1,  # umap-learn counts the point itself, pumap does not
-            n_components=_plain(self.n_components),
-            metric=self.metric,
-            min_dist=_plain(self.min_dist),
-            spread=_plain(self.spread),
-            n_epochs=_plain(n_epochs),
-            batch_size=_plain(self.batch_size),
-            negative_sample_rate=_plain(self.negative_sample_rate),
-            learning_rate=_plain(self.learning_rate),
             hidden_layers=tuple(_plain(w) for w in hidden),
-            input_dropout=_plain(self.input_dropout),
-            standardize=_plain(self.standardize),
-            pca_init=_plain(self.pca_init),
-            keep_training_data=_plain(self.keep_training_data),
-            refine_sketch_dims=_plain(self.refine_sketch_dims),
-            knn_method=self.knn_method,
-            knn_precision=self.knn_precision,
-            mixed_precision=_plain(self.mixed_precision),
-            compile=_plain(self.compile),
             seed=_seed_from(self.random_state),
-            device=self.device,
-            verbose=_plain(self.verbose),
-            threads=_plain(self.threads),
         )
+        return UmapConfig(**options)
 
     @property
     def _n_features_out(self) -> int:
