@@ -370,3 +370,15 @@ def test_estimator_refine_option() -> None:
     bare = ParametricUMAP(n_epochs=5, random_state=0, keep_training_data=False).fit(x[:300])
     with pytest.raises(ValueError, match="keep_training_data"):
         bare.transform(x[300:], refine=True)
+
+
+def test_default_epochs_follow_umap_learns_rule(clusters) -> None:
+    from pumap.refine import default_refine_epochs
+
+    assert default_refine_epochs(1) == 100 and default_refine_epochs(10_000) == 100
+    assert default_refine_epochs(10_001) == 30
+    fitted, x, _ = clusters
+    np.testing.assert_array_equal(
+        fitted.transform(x[600:], refine=True),
+        fitted.transform(x[600:], refine=True, refine_epochs=100),
+    )

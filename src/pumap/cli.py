@@ -856,7 +856,8 @@ def build_parser() -> argparse.ArgumentParser:
                          "pass (better placement, slower; the model must keep its training "
                          "data)")
     tr.add_argument("--refine-epochs", type=int, metavar="N",
-                    help="epochs of that refinement (default 30)")
+                    help="epochs of that refinement (default: 100 up to 10,000 points, "
+                         "else 30)")
     tr.add_argument("--threads", type=int, metavar="N",
                     help="torch CPU threads (default: the model's --threads, else torch's)")
     _add_data_options(tr)

@@ -12,7 +12,7 @@ from torch import nn
 from .config import UmapConfig
 from .device import resolve_device, torch_threads
 from .preprocess import Standardizer, as_float32_matrix
-from .refine import REFINE_EPOCHS, TrainingIndex, refine
+from .refine import TrainingIndex, default_refine_epochs, refine
 
 TRANSFORM_BATCH = 65_536  # rows per forward pass: bounds transform's activation memory
 
@@ -107,7 +107,8 @@ class FittedUmap:
             umap-learn's ``transform`` does (`pumap.refine`). Better placement, slower, and
             needs the training index kept by ``keep_training_data=True``.
         refine_epochs : int, optional
-            Epochs of the refinement; `pumap.refine.REFINE_EPOCHS` (30) by default.
+            Epochs of the refinement; by default umap-learn's choice: 100 for up to 10,000
+            rows in the call, 30 for more (`pumap.refine.default_refine_epochs`).
         seed : int, optional
             Seed of the refinement's negative samples; the fit's seed by default, so that
             the same call gives the same result.
@@ -143,7 +144,7 @@ class FittedUmap:
                 "keep_training_data=True (the default) and save the model after such a fit"
             )
         if epochs is None:
-            epochs = REFINE_EPOCHS
+            epochs = default_refine_epochs(x.shape[0])
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"refine_epochs must be a positive integer, got {epochs!r}")
         if seed is None:

@@ -25,7 +25,11 @@ from .graph import membership_strengths, smooth_knn_dist
 from .knn import KnnGraph
 from .pca import principal_axes
 
-REFINE_EPOCHS = 30  # umap-learn runs 30 epochs above 10,000 new points and 100 below
+# Epochs of a refinement when not given, as umap-learn's transform chooses them: 100 for up to
+# 10,000 new points in a call, 30 for more (measured in docs/benchmarks.md, "New points").
+REFINE_EPOCHS_SMALL = 100
+REFINE_EPOCHS_LARGE = 30
+REFINE_SMALL_CALL = 10_000
 REFINE_ALPHA = 0.25  # umap-learn's transform starts at a quarter of its fit's step size
 GRADIENT_CLIP = 4.0  # umap-learn clips each coordinate's update to [-4, 4]
 REFINE_CHUNK = 65_536  # new points refined at once: bounds the working memory
@@ -162,6 +166,11 @@ class TrainingIndex:
                     f"tensor {name!r} has shape {tuple(got[name].shape)}, expected {shape}"
                 )
         return cls(embedding, points, mean, axes, metric)
+
+
+def default_refine_epochs(n_new: int) -> int:
+    """Refinement epochs for a call with ``n_new`` new points (umap-learn's rule)."""
+    return REFINE_EPOCHS_SMALL if n_new <= REFINE_SMALL_CALL else REFINE_EPOCHS_LARGE
 
 
 def nearest_rows(queries: torch.Tensor, points: torch.Tensor, k: int) -> KnnGraph:
