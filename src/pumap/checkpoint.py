@@ -7,7 +7,7 @@ and fingerprints of the input and of the fuzzy graph, so that resuming on other 
 with other options is refused with a clear error instead of silently mixing two fits.
 
 The file is written with the same atomic writer and the same deterministic safetensors
-layout as model files (`pumap.io`): a temporary file beside the target, flushed and renamed,
+layout as model files (`pumap.formats`): a temporary file beside the target, flushed and renamed,
 so an interrupted or failed write leaves the previous checkpoint as it was. Every tensor is
 stored as float32 (the generator's state bytes, 0-255, are exact in float32); scalars go in
 the JSON metadata. Nothing is ever unpickled.
@@ -26,17 +26,16 @@ import torch
 from torch import nn
 
 from ._version import __version__
-from .graph import FuzzyGraph
-from .io import (
+from .formats import (
     ModelFormatError,
-    _as_f32,
-    _atomic_write,
-    _decode_safetensors_metadata,
-    _read_head,
-    _read_safetensors,
-    _safetensors_arrays,
-    _write_safetensors,
+    SafetensorsFile,
+    as_f32,
+    atomic_write,
+    decode_metadata,
+    read_head,
+    write_safetensors,
 )
+from .graph import FuzzyGraph
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -256,12 +255,12 @@ def write_checkpoint(
     path = Path(path)
     tensors: dict[str, np.ndarray] = {}
     for name, value in state.encoder.items():
-        tensors[f"encoder.{name}"] = _as_f32(value)
+        tensors[f"encoder.{name}"] = as_f32(value)
     layout: list[list[str]] = []
     for i, entry in enumerate(state.optimizer):
         layout.append(sorted(entry))
         for key, value in entry.items():
-            tensors[f"optimizer.{i}.{key}"] = _as_f32(value)
+            tensors[f"optimizer.{i}.{key}"] = as_f32(value)
     tensors["generator"] = state.generator.to(torch.uint8).numpy().astype("<f4")
     losses = [float(v) for v in state.losses]
     if not all(math.isfinite(v) for v in losses):
@@ -280,7 +279,7 @@ def write_checkpoint(
         "pumap.encoder_keys": list(state.encoder),
         "pumap.generator_device": state.generator_device,
     }
-    _atomic_write(path, lambda tmp: _write_safetensors(tmp, metadata, tensors))
+    atomic_write(path, lambda tmp: write_safetensors(tmp, metadata, tensors))
     return path
 
 
@@ -294,14 +293,23 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
     """
     path = Path(path)
     try:
-        _read_head(path, 16)
-        blob = path.read_bytes()
-        raw, entries, data = _read_safetensors(path, blob)
-        metadata = _decode_safetensors_metadata(path, raw)
+        read_head(path, 16)
+        with SafetensorsFile(path) as file:
+            metadata = _metadata(path, file)
+            tensors = file.tensors()
+    except CheckpointError:
+        raise
     except ModelFormatError as err:
         raise CheckpointError(path, err.problem) from None
-    except OSError as err:
-        raise CheckpointError(path, f"cannot be read: {err.strerror or err}") from None
+    try:
+        return _parse(metadata, tensors, path)
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(path, f"malformed checkpoint: {err!r}") from None
+
+
+def _metadata(path: Path, file: SafetensorsFile) -> dict[str, Any]:
+    """The decoded metadata, checked to be a checkpoint's of a version this pumap reads."""
+    metadata = decode_metadata(path, file.metadata)
     fmt = metadata.get("pumap.format")
     if fmt != CHECKPOINT_FORMAT:
         what = f"a {fmt} file" if isinstance(fmt, str) else "not a pumap file"
@@ -315,14 +323,7 @@ def read_checkpoint(path: str | Path) -> Checkpoint:
             f"checkpoint version {version} is newer than this pumap ({__version__}) reads "
             f"(up to {CHECKPOINT_VERSION}); upgrade pumap",
         )
-    try:
-        tensors = _safetensors_arrays(path, entries, data)
-    except ModelFormatError as err:
-        raise CheckpointError(path, err.problem) from None
-    try:
-        return _parse(metadata, tensors, path)
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(path, f"malformed checkpoint: {err!r}") from None
+    return metadata
 
 
 def _parse(metadata: dict[str, Any], tensors: dict[str, np.ndarray], path: Path) -> Checkpoint:

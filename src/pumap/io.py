@@ -2,23 +2,19 @@
 
 Both layouts hold the same things: float32 tensors (a custom encoder's keep their own dtypes in
 safetensors) with stable names and typed metadata under ``pumap.*`` keys; docs/file-format.md
-specifies them key by key. Reading never unpickles and never runs code from the file: tensors
-are parsed from raw bytes (safetensors) or with `gguf.GGUFReader`. Writes are atomic: the file
-is written to a temporary file in the same folder, flushed to disk and renamed over the target,
-so a failed save leaves an existing file untouched. Every problem with a file being read raises
-`ModelFormatError`.
+specifies them key by key. The containers themselves (reading, deterministic writing, atomic
+writes) are in `pumap.formats`, shared with training checkpoints. Reading never unpickles and
+never runs code from the file: tensors are read with `safetensors.safe_open` or with
+`gguf.GGUFReader`. Writes are atomic: the file is written to a temporary file in the same
+folder, flushed to disk and renamed over the target, so a failed save leaves an existing file
+untouched. Every problem with a file being read raises `ModelFormatError`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import json
 import math
 import os
-import secrets
-import struct
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +26,21 @@ from ._version import __version__
 from .config import METRICS, UmapConfig
 from .device import resolve_device
 from .encoder import MLP
+from .formats import (
+    ALL_DTYPES,
+    ModelFormatError,
+    SafetensorsFile,
+    as_f32,
+    as_stored,
+    atomic_write,
+    check_gguf_tensors,
+    decode_metadata,
+    read_gguf,
+    read_head,
+    sniff,
+    write_gguf,
+    write_safetensors,
+)
 from .preprocess import Standardizer
 from .refine import TrainingIndex
 
@@ -53,19 +64,6 @@ FORMAT_VERSION = 2  # the newest this pumap reads and writes
 # A model without a training index is written as version 1, which pumap 0.1 reads too; the
 # training index (``refine.*`` tensors, ``pumap.training_index``) came with version 2.
 _PLAIN_MODEL_VERSION = 1
-GGUF_ARCHITECTURE = "pumap"
-GGUF_MAGIC = b"GGUF"
-# The safetensors library refuses headers above 100 MB; so do we (and it bounds what we parse).
-_MAX_SAFETENSORS_HEADER = 100_000_000
-_GGUF_MAX_NAME = 63  # GGML_MAX_NAME (64) less the terminating NUL
-# Safetensors dtype code of each NumPy dtype (by ``dtype.str``) an encoder's tensors keep in a
-# file. bfloat16 has no NumPy type and is refused by name; GGUF files hold F32 only.
-_SAFETENSORS_DTYPES = {
-    "<f8": "F64", "<f4": "F32", "<f2": "F16", "<i8": "I64", "<i4": "I32", "<i2": "I16",
-    "|i1": "I8", "|u1": "U8", "|b1": "BOOL",
-}
-_SAFETENSORS_CODES = {code: np.dtype(key) for key, code in _SAFETENSORS_DTYPES.items()}
-
 # Metadata key -> kind. Safetensors stores every value JSON-encoded; GGUF stores "str" as
 # STRING, "uint" as UINT32/UINT64, "float" as FLOAT64, "bool" as BOOL and "json" as a STRING
 # holding JSON text.
@@ -85,26 +83,6 @@ _MODEL_KEYS: dict[str, str] = {
 # Keys a model file may lack (older files do).
 _OPTIONAL_MODEL_KEYS: dict[str, str] = {"pumap.training_index": "json"}
 _KEY_KINDS = {**_MODEL_KEYS, **_OPTIONAL_MODEL_KEYS}
-
-
-class ModelFormatError(ValueError):
-    """A file cannot be read as a pumap model: missing, truncated, foreign, too new or corrupt.
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The file that was being read.
-    problem : str
-        What is wrong with it.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        self.path = str(path)
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.path, self.problem))
 
 
 # --------------------------------------------------------------------------------------------
@@ -139,11 +117,10 @@ def save_model(
     path = Path(path)
     metadata, tensors = _model_payload(fitted, include_embedding)
     if _is_gguf_name(path):
-        _check_gguf_names(tensors)
-        _check_gguf_dtypes(tensors)
-        _atomic_write(path, lambda tmp: _write_gguf(tmp, metadata, tensors))
+        check_gguf_tensors(tensors)
+        atomic_write(path, lambda tmp: write_gguf(tmp, metadata, tensors, _KEY_KINDS))
     else:
-        _atomic_write(path, lambda tmp: _write_safetensors(tmp, metadata, tensors))
+        atomic_write(path, lambda tmp: write_safetensors(tmp, metadata, tensors))
     return path
 
 
@@ -176,7 +153,7 @@ def save_weights(model: FittedUmap | nn.Module, path: str | os.PathLike[str]) ->
         "pumap.format_version": FORMAT_VERSION,
         "pumap.library_version": __version__,
     }
-    _atomic_write(path, lambda tmp: _write_safetensors(tmp, metadata, tensors))
+    atomic_write(path, lambda tmp: write_safetensors(tmp, metadata, tensors))
     return path
 
 
@@ -189,8 +166,8 @@ def detect_format(path: str | os.PathLike[str]) -> str:
         If the file is missing, empty, or neither GGUF nor safetensors.
     """
     path = Path(path)
-    head = _read_head(path, 16)
-    fmt = _sniff(head)
+    head = read_head(path, 16)
+    fmt = sniff(head)
     if fmt is None and len(head) < 10:  # the smallest safetensors file is 10 bytes
         raise ModelFormatError(
             path, f"truncated or not a model file: only {len(head)} bytes ({head!r})"
@@ -386,15 +363,15 @@ def _model_payload(
         cls = type(encoder)
         spec = {"type": "custom", "class": f"{cls.__module__}.{cls.__qualname__}"}
     tensors = _state_tensors(encoder, prefix="encoder.")
-    tensors["standardizer.mean"] = _as_f32(fitted.standardizer.mean)
-    tensors["standardizer.std"] = _as_f32(fitted.standardizer.std)
+    tensors["standardizer.mean"] = as_f32(fitted.standardizer.mean)
+    tensors["standardizer.std"] = as_f32(fitted.standardizer.std)
     if include_embedding:
         if fitted.embedding is None:
             raise ValueError("include_embedding=True but this model has no training embedding")
-        tensors["embedding"] = _as_f32(fitted.embedding)
+        tensors["embedding"] = as_f32(fitted.embedding)
     index = fitted.training_index
     if index is not None:
-        tensors.update({name: _as_f32(t) for name, t in index.tensors().items()})
+        tensors.update({name: as_f32(t) for name, t in index.tensors().items()})
     metadata = {
         "pumap.format": MODEL_FORMAT,
         "pumap.format_version": FORMAT_VERSION if index is not None else _PLAIN_MODEL_VERSION,
@@ -420,364 +397,31 @@ def _model_payload(
 
 def _state_tensors(module: nn.Module, prefix: str) -> dict[str, np.ndarray]:
     state = module.state_dict().items()
-    return {prefix + name: _as_stored(prefix + name, value) for name, value in state}
-
-
-def _as_stored(name: str, value: torch.Tensor) -> np.ndarray:
-    """``value`` as a C-ordered little-endian CPU array of its own dtype, or a ValueError
-    naming it if the files cannot hold that dtype (never a silent cast)."""
-    fix = "convert the encoder (e.g. encoder.float()) before saving"
-    if value.dtype == torch.bfloat16:
-        raise ValueError(
-            f"cannot save tensor {name}: it is bfloat16, which pumap's files do not hold; {fix} "
-            "(float32 holds every bfloat16 value exactly)"
-        )
-    array = np.asarray(value.detach().cpu().numpy())
-    array = array.astype(array.dtype.newbyteorder("<"), copy=False)
-    if array.dtype.str not in _SAFETENSORS_DTYPES:
-        raise ValueError(
-            f"cannot save tensor {name}: pumap's files do not hold {value.dtype}; {fix}"
-        )
-    return array if array.flags.c_contiguous else array.copy(order="C")
-
-
-def _as_f32(value: torch.Tensor | np.ndarray) -> np.ndarray:
-    if isinstance(value, torch.Tensor):
-        value = value.detach().to("cpu", torch.float32).numpy()
-    array = np.asarray(value, dtype="<f4")  # not ascontiguousarray: it turns 0-d into 1-d
-    return array if array.flags.c_contiguous else array.copy(order="C")
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
-# --------------------------------------------------------------------------------------------
-# Atomic writes
+    return {prefix + name: as_stored(prefix + name, value) for name, value in state}
 
 
 def _is_gguf_name(path: Path) -> bool:
     return path.suffix.lower() == ".gguf"
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Run ``write(tmp)`` on a fresh file beside ``path``, fsync it, then rename it to ``path``.
-
-    On any failure (an exception or an interrupt) the temporary file is removed and an
-    existing file at ``path`` is left as it was.
-    """
-    directory = path.parent
-    if path.is_dir():
-        raise IsADirectoryError(f"{path} is a directory")
-    if not directory.is_dir():  # name the folder, not the temporary file that cannot be made
-        missing = not directory.exists()
-        what = f"folder {directory} does not exist" if missing else f"{directory} is not a folder"
-        kind = FileNotFoundError if missing else NotADirectoryError
-        raise kind(errno.ENOENT if missing else errno.ENOTDIR, what, str(path))
-    tmp = directory / f".{path.name[:200]}.{secrets.token_hex(8)}.tmp"
-    # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as open() does.
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    os.close(os.open(tmp, flags, 0o666))
-    try:
-        write(tmp)
-        fd = os.open(tmp, os.O_RDWR | getattr(os, "O_BINARY", 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_directory(directory)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename durable where the platform allows opening a directory (POSIX)."""
-    if os.name != "posix":
-        return
-    with contextlib.suppress(OSError):
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-# --------------------------------------------------------------------------------------------
-# safetensors
-
-
-def _write_safetensors(
-    path: Path, metadata: Mapping[str, Any], tensors: Mapping[str, np.ndarray]
-) -> None:
-    """Write a safetensors file with deterministic bytes.
-
-    Every metadata value is JSON-encoded; the header is JSON with sorted keys and no spaces,
-    padded with spaces so that the tensor data starts at an 8-byte boundary; the tensors are
-    laid out one after the other in name order.
-    """
-    header: dict[str, Any] = {"__metadata__": {k: _json(v) for k, v in metadata.items()}}
-    offset = 0
-    names = sorted(tensors)
-    for name in names:
-        array = tensors[name]
-        header[name] = {
-            "dtype": _SAFETENSORS_DTYPES[array.dtype.str],
-            "shape": list(array.shape),
-            "data_offsets": [offset, offset + array.nbytes],
-        }
-        offset += array.nbytes
-    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
-    text += b" " * (-(8 + len(text)) % 8)
-    with open(path, "wb") as fh:
-        fh.write(struct.pack("<Q", len(text)))
-        fh.write(text)
-        for name in names:
-            fh.write(tensors[name].tobytes())
-
-
-def _read_safetensors(path: Path, blob: bytes) -> tuple[dict[str, str], dict[str, Any], bytes]:
-    """Parse the header: raw string metadata, tensor entries and the data buffer."""
-    if len(blob) < 8:
-        raise ModelFormatError(path, f"truncated safetensors file ({len(blob)} bytes)")
-    (size,) = struct.unpack("<Q", blob[:8])
-    if size > _MAX_SAFETENSORS_HEADER:
-        raise ModelFormatError(path, f"safetensors header size {size} is implausibly large")
-    if 8 + size > len(blob):
-        raise ModelFormatError(
-            path, f"truncated safetensors file: the header needs {size} bytes, {len(blob) - 8} left"
-        )
-    try:
-        header = json.loads(blob[8 : 8 + size].decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ModelFormatError(path, f"safetensors header does not parse: {err}") from None
-    if not isinstance(header, dict):
-        raise ModelFormatError(path, "safetensors header is not a JSON object")
-    raw_meta = header.pop("__metadata__", None) or {}
-    if not isinstance(raw_meta, dict) or not all(
-        isinstance(k, str) and isinstance(v, str) for k, v in raw_meta.items()
-    ):
-        raise ModelFormatError(path, "safetensors __metadata__ is not a string-to-string map")
-    return raw_meta, header, blob[8 + size :]
-
-
-def _safetensors_arrays(
-    path: Path, entries: dict[str, Any], data: bytes, dtypes: tuple[str, ...] = ("F32",)
-) -> dict[str, np.ndarray]:
-    """The tensors, each of one of the safetensors ``dtypes`` (anything else is refused)."""
-    tensors: dict[str, np.ndarray] = {}
-    for name, entry in entries.items():
-        try:
-            dtype, shape, (begin, end) = entry["dtype"], entry["shape"], entry["data_offsets"]
-            shape = tuple(shape)
-            valid = all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape)
-            valid = valid and all(isinstance(v, int) and v >= 0 for v in (begin, end))
-        except (TypeError, KeyError, ValueError):
-            valid = False
-        if not valid:
-            raise ModelFormatError(path, f"tensor {name!r} has a malformed header entry: {entry!r}")
-        if dtype not in dtypes:
-            raise ModelFormatError(
-                path, f"tensor {name!r} has dtype {dtype}; pumap stores {', '.join(dtypes)}"
-            )
-        np_dtype = _SAFETENSORS_CODES[dtype]
-        n_bytes = np_dtype.itemsize * math.prod(shape)
-        if end - begin != n_bytes:
-            raise ModelFormatError(
-                path,
-                f"tensor {name!r}: shape {shape} needs {n_bytes} bytes, offsets give {end - begin}",
-            )
-        if end > len(data):
-            raise ModelFormatError(
-                path,
-                f"truncated safetensors file: tensor {name!r} ends at byte {end} of the data "
-                f"but only {len(data)} are there",
-            )
-        tensors[name] = (
-            np.frombuffer(data, dtype=np_dtype, count=math.prod(shape), offset=begin)
-            .reshape(shape)
-            .astype(np_dtype.newbyteorder("="), copy=True)
-        )
-    return tensors
-
-
-def _decode_safetensors_metadata(path: Path, raw: dict[str, str]) -> dict[str, Any]:
-    metadata: dict[str, Any] = {}
-    for key, text in raw.items():
-        if not key.startswith("pumap."):
-            continue
-        try:
-            metadata[key] = json.loads(text)
-        except ValueError as err:
-            raise ModelFormatError(path, f"metadata {key} is not valid JSON: {err}") from None
-    return metadata
-
-
-# --------------------------------------------------------------------------------------------
-# GGUF
-
-
-def _check_gguf_dtypes(tensors: Mapping[str, np.ndarray]) -> None:
-    other = [f"{name} is {a.dtype}" for name, a in tensors.items() if a.dtype != np.float32]
-    if other:
-        raise ValueError(
-            f"cannot save as GGUF: {', '.join(other[:5])}, and pumap's GGUF files hold float32 "
-            "only; save to a .safetensors name, which keeps each tensor's dtype"
-        )
-
-
-def _check_gguf_names(tensors: Mapping[str, np.ndarray]) -> None:
-    for name in tensors:
-        if len(name.encode("utf-8")) > _GGUF_MAX_NAME:
-            raise ValueError(
-                f"tensor name {name!r} is longer than GGUF's {_GGUF_MAX_NAME} bytes; "
-                "save to .safetensors instead"
-            )
-
-
-def _write_gguf(path: Path, metadata: Mapping[str, Any], tensors: Mapping[str, np.ndarray]) -> None:
-    """Write GGUF: ``general.architecture = "pumap"``, typed ``pumap.*`` keys, F32 tensors."""
-    import gguf
-
-    writer = gguf.GGUFWriter(path, GGUF_ARCHITECTURE)
-    for key, value in metadata.items():
-        kind = _KEY_KINDS.get(key, "json")
-        if kind == "str":
-            writer.add_string(key, value)
-        elif kind == "uint":
-            if key == "pumap.format_version":
-                writer.add_uint32(key, value)
-            else:
-                writer.add_uint64(key, value)
-        elif kind == "float":
-            writer.add_float64(key, value)
-        elif kind == "bool":
-            writer.add_bool(key, value)
-        else:
-            writer.add_string(key, _json(value))
-    for name in sorted(tensors):
-        writer.add_tensor(name, tensors[name])
-    try:
-        writer.write_header_to_file()
-        writer.write_kv_data_to_file()
-        writer.write_tensors_to_file()
-    finally:
-        writer.close()
-
-
-def _read_gguf(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    import gguf
-
-    try:
-        reader = gguf.GGUFReader(path, "r")
-    except Exception as err:  # the reader raises IndexError, ValueError, struct errors...
-        raise ModelFormatError(
-            path, f"truncated or corrupt GGUF file ({type(err).__name__}: {err})"
-        ) from None
-    try:
-        fields = {name: field for name, field in reader.fields.items()}
-        arch = _gguf_value(path, fields, "general.architecture")
-        if arch != GGUF_ARCHITECTURE:
-            raise ModelFormatError(
-                path, f"a GGUF file of architecture {arch!r}, not 'pumap'"
-            )
-        metadata: dict[str, Any] = {}
-        for key in fields:
-            if key.startswith("pumap."):
-                value = _gguf_value(path, fields, key)
-                if _KEY_KINDS.get(key) == "json":
-                    if not isinstance(value, str):
-                        raise ModelFormatError(path, f"metadata {key} is not a string")
-                    try:
-                        value = json.loads(value)
-                    except ValueError as err:
-                        raise ModelFormatError(
-                            path, f"metadata {key} is not valid JSON: {err}"
-                        ) from None
-                metadata[key] = value
-        tensors: dict[str, np.ndarray] = {}
-        for tensor in reader.tensors:
-            name = str(tensor.name)
-            if tensor.tensor_type != gguf.GGMLQuantizationType.F32:
-                raise ModelFormatError(
-                    path, f"tensor {name!r} has type {tensor.tensor_type.name}; pumap stores F32"
-                )
-            # GGUF lists dimensions fastest-varying first: the reverse of NumPy's shape.
-            shape = tuple(int(d) for d in reversed(tensor.shape.tolist()))
-            flat = np.asarray(tensor.data).reshape(-1)
-            if flat.size != math.prod(shape):
-                raise ModelFormatError(path, f"truncated GGUF file: tensor {name!r} is incomplete")
-            tensors[name] = flat.astype(np.float32, copy=True).reshape(shape)
-    except ModelFormatError:
-        raise
-    except Exception as err:
-        raise ModelFormatError(path, f"corrupt GGUF file ({type(err).__name__}: {err})") from None
-    finally:
-        del reader  # drop the memory map; every tensor above is a copy
-    return metadata, tensors
-
-
-def _gguf_value(path: Path, fields: dict[str, Any], key: str) -> Any:
-    if key not in fields:
-        raise ModelFormatError(path, f"GGUF file has no {key} key")
-    try:
-        return fields[key].contents()
-    except Exception as err:
-        raise ModelFormatError(path, f"GGUF key {key} does not decode: {err}") from None
-
-
 # --------------------------------------------------------------------------------------------
 # Reading and checking
 
 
-def _read_head(path: Path, n: int) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(n)
-    except FileNotFoundError:
-        raise ModelFormatError(path, "no such file") from None
-    except IsADirectoryError:
-        raise ModelFormatError(path, "is a directory, not a model file") from None
-    except OSError as err:
-        raise ModelFormatError(path, f"cannot be read: {err.strerror or err}") from None
-    if not head:
-        raise ModelFormatError(path, "the file is empty")
-    return head
-
-
-def _sniff(head: bytes) -> str | None:
-    if head.startswith(GGUF_MAGIC):
-        return "gguf"
-    if len(head) >= 9 and head[8:9] == b"{":
-        (size,) = struct.unpack("<Q", head[:8])
-        if size <= _MAX_SAFETENSORS_HEADER:
-            return "safetensors"
-    return None
-
-
 def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Detect the format, read metadata and tensors, check the format name and version."""
-    fmt = detect_format(path)
-    if fmt == "gguf":
-        metadata, tensors = _read_gguf(path)
-    else:
-        try:
-            blob = path.read_bytes()
-        except OSError as err:
-            raise ModelFormatError(path, f"cannot be read: {err.strerror or err}") from None
-        raw, entries, data = _read_safetensors(path, blob)
-        if "pumap.format" not in raw:
+    if detect_format(path) == "gguf":
+        metadata, tensors = read_gguf(path, _KEY_KINDS)
+        _check_format(path, metadata)
+        return metadata, tensors
+    with SafetensorsFile(path) as file:
+        if "pumap.format" not in file.metadata:
             raise ModelFormatError(
                 path, "a safetensors file without pumap metadata (not written by pumap)"
             )
-        metadata = _decode_safetensors_metadata(path, raw)
+        metadata = decode_metadata(path, file.metadata)
         _check_format(path, metadata)  # before the tensors: a newer version may lay them out anew
-        tensors = _safetensors_arrays(path, entries, data, tuple(_SAFETENSORS_CODES))
-        return metadata, tensors
-    _check_format(path, metadata)
-    return metadata, tensors
+        return metadata, file.tensors(ALL_DTYPES)
 
 
 def _check_format(path: Path, metadata: dict[str, Any]) -> None:
