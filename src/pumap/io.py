@@ -16,7 +16,7 @@ import math
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -50,10 +50,11 @@ if TYPE_CHECKING:
 __all__ = [
     "FORMAT_VERSION",
     "ModelFormatError",
+    "ModelParts",
     "detect_format",
-    "load_model",
     "load_weights",
     "read_metadata",
+    "read_model",
     "save_model",
     "save_weights",
 ]
@@ -191,13 +192,29 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return metadata
 
 
-def load_model(
+class ModelParts(NamedTuple):
+    """What a model file holds: `FittedUmap`'s constructor arguments, in order."""
+
+    encoder: nn.Module
+    standardizer: Standardizer
+    config: UmapConfig
+    a: float
+    b: float
+    embedding: np.ndarray | None
+    losses: list[float]
+    training_index: TrainingIndex | None
+
+
+def read_model(
     path: str | os.PathLike[str],
     *,
     device: str | torch.device = "cpu",
     encoder: nn.Module | None = None,
-) -> FittedUmap:
+) -> ModelParts:
     """Read a model written by `save_model`, in either format (detected from its bytes).
+
+    ``FittedUmap.load(path)`` is ``FittedUmap(*read_model(path))``: this module builds the
+    parts and never imports `pumap.fitted` (which imports this module).
 
     Parameters
     ----------
@@ -211,7 +228,7 @@ def load_model(
 
     Returns
     -------
-    FittedUmap
+    ModelParts
 
     Raises
     ------
@@ -219,8 +236,6 @@ def load_model(
         If the file is missing or not a valid pumap model, or its tensors do not fit the
         architecture (or ``encoder``), or a custom-encoder model is loaded without ``encoder``.
     """
-    from .fitted import FittedUmap
-
     path = Path(path)
     target = resolve_device(device)
     metadata, tensors = _read_file(path)
@@ -300,7 +315,7 @@ def load_model(
     index = None
     if index_meta is not None:
         index = _training_index(path, index_meta, tensors, n_features, n_components).to(target)
-    return FittedUmap(
+    return ModelParts(
         module, standardizer, config, meta["pumap.a"], meta["pumap.b"], embedding, losses, index
     )
 
