@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-import pumap.checkpoint as checkpoint_module
+import pumap.checkpoint_file as checkpoint_module
 import pumap.umap as umap_module
 from pumap import TrainingDiverged, Umap
 from pumap.checkpoint import CheckpointError, read_checkpoint
@@ -260,7 +260,7 @@ def test_interrupt_reports_the_real_epoch_count_when_it_is_automatic(monkeypatch
     def interrupted_embedding(self, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(umap_module.FittedUmap, "transform", interrupted_embedding)
+    monkeypatch.setattr(umap_module.FittedUmap, "_embed", interrupted_embedding)
     with pytest.raises(TrainingInterrupted, match=r"during the final embedding") as info:
         Umap(**auto).fit(_data())
     chosen = info.value.n_epochs
