@@ -2,8 +2,9 @@
 
 Both layouts hold the same things: float32 tensors (a custom encoder's keep their own dtypes in
 safetensors) with stable names and typed metadata under ``pumap.*`` keys; docs/file-format.md
-specifies them key by key. The containers themselves (reading, deterministic writing, atomic
-writes) are in `pumap.formats`, shared with training checkpoints. Reading never unpickles and
+specifies them key by key, and `pumap.model_file` holds those keys and the checks of what a
+file holds. The containers themselves (reading, deterministic writing, atomic writes) are in
+`pumap.formats`, shared with training checkpoints. Reading never unpickles and
 never runs code from the file: tensors are read with `safetensors.safe_open` or with
 `gguf.GGUFReader`. Writes are atomic: the file is written to a temporary file in the same
 folder, flushed to disk and renamed over the target, so a failed save leaves an existing file
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -23,15 +23,12 @@ import torch
 from torch import nn
 
 from ._version import __version__
-from .config import METRICS, UmapConfig
+from .config import UmapConfig
 from .device import resolve_device
-from .encoder import MLP
 from .formats import (
     ALL_DTYPES,
     ModelFormatError,
     SafetensorsFile,
-    as_f32,
-    as_stored,
     atomic_write,
     check_gguf_tensors,
     decode_metadata,
@@ -40,6 +37,18 @@ from .formats import (
     sniff,
     write_gguf,
     write_safetensors,
+)
+from .model_file import (
+    FORMAT_VERSION,
+    KEY_KINDS,
+    WEIGHTS_FORMAT,
+    check_format,
+    check_model_metadata,
+    fill_module,
+    model_payload,
+    read_training_index,
+    rebuild_encoder,
+    state_tensors,
 )
 from .preprocess import Standardizer
 from .refine import TrainingIndex
@@ -58,33 +67,6 @@ __all__ = [
     "save_model",
     "save_weights",
 ]
-
-MODEL_FORMAT = "pumap-model"
-WEIGHTS_FORMAT = "pumap-weights"
-FORMAT_VERSION = 2  # the newest this pumap reads and writes
-# A model without a training index is written as version 1, which pumap 0.1 reads too; the
-# training index (``refine.*`` tensors, ``pumap.training_index``) came with version 2.
-_PLAIN_MODEL_VERSION = 1
-# Metadata key -> kind. Safetensors stores every value JSON-encoded; GGUF stores "str" as
-# STRING, "uint" as UINT32/UINT64, "float" as FLOAT64, "bool" as BOOL and "json" as a STRING
-# holding JSON text.
-_MODEL_KEYS: dict[str, str] = {
-    "pumap.format": "str",
-    "pumap.format_version": "uint",
-    "pumap.library_version": "str",
-    "pumap.config": "json",
-    "pumap.encoder": "json",
-    "pumap.n_features": "uint",
-    "pumap.n_components": "uint",
-    "pumap.a": "float",
-    "pumap.b": "float",
-    "pumap.has_embedding": "bool",
-    "pumap.losses": "json",
-}
-# Keys a model file may lack (older files do).
-_OPTIONAL_MODEL_KEYS: dict[str, str] = {"pumap.training_index": "json"}
-_KEY_KINDS = {**_MODEL_KEYS, **_OPTIONAL_MODEL_KEYS}
-
 
 # --------------------------------------------------------------------------------------------
 # Public API
@@ -116,10 +98,10 @@ def save_model(
         tensor name is longer than GGUF allows.
     """
     path = Path(path)
-    metadata, tensors = _model_payload(fitted, include_embedding)
+    metadata, tensors = model_payload(fitted, include_embedding)
     if _is_gguf_name(path):
         check_gguf_tensors(tensors)
-        atomic_write(path, lambda tmp: write_gguf(tmp, metadata, tensors, _KEY_KINDS))
+        atomic_write(path, lambda tmp: write_gguf(tmp, metadata, tensors, KEY_KINDS))
     else:
         atomic_write(path, lambda tmp: write_safetensors(tmp, metadata, tensors))
     return path
@@ -148,7 +130,7 @@ def save_weights(model: FittedUmap | nn.Module, path: str | os.PathLike[str]) ->
     if _is_gguf_name(path):
         raise ValueError(f"{path}: save_weights writes safetensors only; use a .safetensors name")
     encoder = model if isinstance(model, nn.Module) else model.encoder
-    tensors = _state_tensors(encoder, prefix="")
+    tensors = state_tensors(encoder, prefix="")
     metadata = {
         "pumap.format": WEIGHTS_FORMAT,
         "pumap.format_version": FORMAT_VERSION,
@@ -246,7 +228,7 @@ def read_model(
             "this is a weights-only file (written by save_weights): it has no config or "
             "standardizer; load it into an encoder with pumap.io.load_weights(path, encoder)",
         )
-    meta = _check_model_metadata(path, metadata)
+    meta = check_model_metadata(path, metadata)
     n_features, n_components = meta["pumap.n_features"], meta["pumap.n_components"]
 
     try:
@@ -288,7 +270,7 @@ def read_model(
     if extra:
         raise ModelFormatError(path, f"unexpected tensor(s): {', '.join(extra[:5])}")
 
-    module = encoder if encoder is not None else _rebuild_encoder(path, meta["pumap.encoder"])
+    module = encoder if encoder is not None else rebuild_encoder(path, meta["pumap.encoder"])
     spec = meta["pumap.encoder"]
     if encoder is None and (
         spec.get("n_features") != n_features or spec.get("n_components") != n_components
@@ -303,7 +285,7 @@ def read_model(
         for name, array in tensors.items()
         if name.startswith("encoder.")
     }
-    _fill_module(path, module, encoder_tensors, prefix="encoder.")
+    fill_module(path, module, encoder_tensors, prefix="encoder.")
     module.to(target)
 
     standardizer = Standardizer(
@@ -314,35 +296,10 @@ def read_model(
     losses = [math.nan if v is None else float(v) for v in meta["pumap.losses"]]
     index = None
     if index_meta is not None:
-        index = _training_index(path, index_meta, tensors, n_features, n_components).to(target)
+        index = read_training_index(path, index_meta, tensors, n_features, n_components).to(target)
     return ModelParts(
         module, standardizer, config, meta["pumap.a"], meta["pumap.b"], embedding, losses, index
     )
-
-
-def _training_index(
-    path: Path,
-    index_meta: dict[str, Any],
-    tensors: dict[str, np.ndarray],
-    n_features: int,
-    n_components: int,
-) -> TrainingIndex:
-    """The ``refine.*`` tensors as a `TrainingIndex`, checked against their metadata."""
-    metric = index_meta.get("metric")
-    if metric not in METRICS:
-        raise ModelFormatError(path, f"pumap.training_index has an invalid metric {metric!r}")
-    own = {k: v for k, v in tensors.items() if k.startswith("refine.")}
-    try:
-        index = TrainingIndex.from_tensors(own, metric, n_features, n_components)
-    except ValueError as err:
-        raise ModelFormatError(path, f"training index: {err}") from None
-    if index.n_samples != index_meta.get("n_samples"):
-        raise ModelFormatError(
-            path,
-            f"pumap.training_index says n_samples={index_meta.get('n_samples')!r} but its "
-            f"tensors hold {index.n_samples} rows",
-        )
-    return index
 
 
 def load_weights(path: str | os.PathLike[str], encoder: nn.Module) -> nn.Module:
@@ -359,60 +316,8 @@ def load_weights(path: str | os.PathLike[str], encoder: nn.Module) -> nn.Module:
         raise ModelFormatError(
             path, "this is a full model file, not a weights file; use FittedUmap.load(path)"
         )
-    _fill_module(path, encoder, tensors, prefix="")
+    fill_module(path, encoder, tensors, prefix="")
     return encoder
-
-
-# --------------------------------------------------------------------------------------------
-# Building the payload
-
-
-def _model_payload(
-    fitted: FittedUmap, include_embedding: bool
-) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Metadata (decoded values) and tensors of a model file (the encoder's in their dtypes)."""
-    encoder = fitted.encoder
-    if type(encoder) is MLP:
-        spec = encoder.spec()
-    else:
-        cls = type(encoder)
-        spec = {"type": "custom", "class": f"{cls.__module__}.{cls.__qualname__}"}
-    tensors = _state_tensors(encoder, prefix="encoder.")
-    tensors["standardizer.mean"] = as_f32(fitted.standardizer.mean)
-    tensors["standardizer.std"] = as_f32(fitted.standardizer.std)
-    if include_embedding:
-        if fitted.embedding is None:
-            raise ValueError("include_embedding=True but this model has no training embedding")
-        tensors["embedding"] = as_f32(fitted.embedding)
-    index = fitted.training_index
-    if index is not None:
-        tensors.update({name: as_f32(t) for name, t in index.tensors().items()})
-    metadata = {
-        "pumap.format": MODEL_FORMAT,
-        "pumap.format_version": FORMAT_VERSION if index is not None else _PLAIN_MODEL_VERSION,
-        "pumap.library_version": __version__,
-        "pumap.config": fitted.config.to_dict(),
-        "pumap.encoder": spec,
-        "pumap.n_features": int(fitted.n_features),
-        "pumap.n_components": int(fitted.n_components),
-        "pumap.a": float(fitted.a),
-        "pumap.b": float(fitted.b),
-        "pumap.has_embedding": bool(include_embedding),
-        "pumap.losses": [float(v) if math.isfinite(v) else None for v in fitted.losses],
-    }
-    if index is not None:
-        metadata["pumap.training_index"] = {
-            "metric": index.metric,
-            "n_samples": index.n_samples,
-            "dims": int(index.points.shape[1]),
-            "sketch": index.axes is not None,
-        }
-    return metadata, tensors
-
-
-def _state_tensors(module: nn.Module, prefix: str) -> dict[str, np.ndarray]:
-    state = module.state_dict().items()
-    return {prefix + name: as_stored(prefix + name, value) for name, value in state}
 
 
 def _is_gguf_name(path: Path) -> bool:
@@ -426,8 +331,8 @@ def _is_gguf_name(path: Path) -> bool:
 def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Detect the format, read metadata and tensors, check the format name and version."""
     if detect_format(path) == "gguf":
-        metadata, tensors = read_gguf(path, _KEY_KINDS)
-        _check_format(path, metadata)
+        metadata, tensors = read_gguf(path, KEY_KINDS)
+        check_format(path, metadata)
         return metadata, tensors
     with SafetensorsFile(path) as file:
         if "pumap.format" not in file.metadata:
@@ -435,99 +340,7 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
                 path, "a safetensors file without pumap metadata (not written by pumap)"
             )
         metadata = decode_metadata(path, file.metadata)
-        _check_format(path, metadata)  # before the tensors: a newer version may lay them out anew
+        check_format(path, metadata)  # before the tensors: a newer version may lay them out anew
         return metadata, file.tensors(ALL_DTYPES)
 
 
-def _check_format(path: Path, metadata: dict[str, Any]) -> None:
-    if "pumap.format" not in metadata:
-        raise ModelFormatError(path, "no pumap.format metadata: not a pumap file")
-    fmt, version = metadata.get("pumap.format"), metadata.get("pumap.format_version")
-    if fmt not in (MODEL_FORMAT, WEIGHTS_FORMAT):
-        raise ModelFormatError(path, f"unknown pumap.format {fmt!r}")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise ModelFormatError(
-            path, f"pumap.format_version must be a positive integer, got {version!r}"
-        )
-    if version > FORMAT_VERSION:
-        raise ModelFormatError(
-            path,
-            f"format version {version} is newer than this pumap ({__version__}) reads "
-            f"(up to {FORMAT_VERSION}); upgrade pumap",
-        )
-
-
-def _check_model_metadata(path: Path, metadata: dict[str, Any]) -> dict[str, Any]:
-    checks: dict[str, Callable[[Any], bool]] = {
-        "str": lambda v: isinstance(v, str),
-        "uint": lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-        "float": lambda v: (
-            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-        ),
-        "bool": lambda v: isinstance(v, bool),
-    }
-    for key, kind in _MODEL_KEYS.items():
-        if key not in metadata:
-            raise ModelFormatError(path, f"metadata {key} is missing")
-        value = metadata[key]
-        if kind == "json":
-            wanted = list if key == "pumap.losses" else dict
-            ok = isinstance(value, wanted)
-        else:
-            ok = checks[kind](value)
-        if not ok:
-            raise ModelFormatError(path, f"metadata {key} has an invalid value: {value!r}")
-    index_meta = metadata.get("pumap.training_index")
-    if index_meta is not None and not isinstance(index_meta, dict):
-        raise ModelFormatError(
-            path, f"metadata pumap.training_index has an invalid value: {index_meta!r}"
-        )
-    if not all(v is None or isinstance(v, (int, float)) for v in metadata["pumap.losses"]):
-        raise ModelFormatError(path, "metadata pumap.losses must be a list of numbers")
-    return metadata
-
-
-def _rebuild_encoder(path: Path, spec: dict[str, Any]) -> nn.Module:
-    if spec.get("type") == "custom":
-        raise ModelFormatError(
-            path,
-            f"the encoder is a custom module ({spec.get('class', '?')}) that a file cannot "
-            "rebuild; pass one to fill: FittedUmap.load(path, encoder=MyModule(...))",
-        )
-    try:
-        return MLP.from_spec(spec)
-    except (ValueError, KeyError, TypeError) as err:
-        raise ModelFormatError(
-            path, f"metadata pumap.encoder does not describe an MLP: {err}"
-        ) from None
-
-
-def _fill_module(
-    path: Path, module: nn.Module, tensors: dict[str, np.ndarray], prefix: str
-) -> None:
-    """Copy ``tensors`` into ``module`` after checking names and shapes against its state."""
-    if not isinstance(module, nn.Module):
-        raise TypeError(f"encoder must be a torch.nn.Module, got {type(module).__name__}")
-    state = module.state_dict()
-    missing = sorted(set(state) - set(tensors))
-    unexpected = sorted(set(tensors) - set(state))
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append("missing from the file: " + ", ".join(prefix + k for k in missing[:5]))
-        if unexpected:
-            parts.append("not in the encoder: " + ", ".join(prefix + k for k in unexpected[:5]))
-        raise ModelFormatError(
-            path, f"the file's tensors do not match the encoder ({'; '.join(parts)})"
-        )
-    for name, value in state.items():
-        if tuple(value.shape) != tensors[name].shape:
-            raise ModelFormatError(
-                path,
-                f"tensor {prefix}{name} has shape {tensors[name].shape} in the file but "
-                f"{tuple(value.shape)} in the encoder",
-            )
-    try:
-        module.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
-    except RuntimeError as err:
-        raise ModelFormatError(path, f"cannot load the tensors into the encoder: {err}") from None
