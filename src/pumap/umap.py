@@ -36,10 +36,9 @@ from .trainer import (
     TrainingDiverged,
     TrainingInterrupted,
     auto_n_epochs,
-    fit_to_target,
-    pca_init_target,
     train_umap,
 )
+from .warmstart import fit_to_target, pca_init_target
 
 log = logging.getLogger(__name__)
 
