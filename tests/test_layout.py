@@ -64,3 +64,15 @@ def test_no_import_cycles_between_modules():
         if start not in state and start != "pumap" and visit(start, [start]):
             break
     assert not cycle, " -> ".join(cycle)
+
+
+MAX_MODULE_LINES = 420  # the project's "no module over ~400 lines", with a little slack
+
+
+def test_no_module_is_over_about_400_lines():
+    sizes = {
+        str(p.relative_to(PACKAGE)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")
+    }
+    assert sizes["umap.py"] > 100  # the test reads the real files
+    over = {name: n for name, n in sizes.items() if n > MAX_MODULE_LINES}
+    assert not over, f"modules over {MAX_MODULE_LINES} lines (split them): {over}"
