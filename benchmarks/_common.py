@@ -167,7 +167,7 @@ def load_data(name: str, n: int | None, d: int, seed: int = 0) -> np.ndarray:
 
 def drop_self(indices: np.ndarray, distances: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """(n, k+1) neighbour lists that usually start with the point itself -> (n, k) without it."""
-    from pumap.knn import _drop_self
+    from pumap.knn.nndescent import _drop_self
 
     graph = _drop_self(indices, distances, k)
     return graph.indices.numpy(), graph.distances.numpy()

@@ -118,7 +118,8 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     from pumap.graph import fuzzy_simplicial_set
     from pumap.knn import build_knn
     from pumap.preprocess import Standardizer, as_float32_matrix
-    from pumap.trainer import fit_to_target, pca_init_target, train_umap
+    from pumap.trainer import train_umap
+    from pumap.warmstart import fit_to_target, pca_init_target
 
     cfg = UmapConfig(n_epochs=args.epochs, knn_method=args.knn_method, seed=args.seed)
     x = as_float32_matrix(_data(args.n, args.dims, args.seed))

@@ -193,7 +193,7 @@ def test_transform_matches_fit(tmp_path, csv_with_labels, clusters, capsys):
 
 
 def test_durations_are_readable():
-    from pumap.cli import _duration
+    from pumap.commands import _duration
 
     assert [_duration(s) for s in (27.14, 1.0, 0.3124, 0.0031, 0.000042, 0.0)] == [
         "27.1 s", "1.0 s", "312 ms", "3.1 ms", "0.042 ms", "0 ms"]
@@ -223,14 +223,14 @@ def test_demo_on_digits(tmp_path, capsys):
 
 
 def test_demo_without_sklearn_uses_synthetic_clusters(tmp_path, capsys, monkeypatch):
-    import pumap.cli
+    import pumap.commands
     import pumap.datasets
 
     def no_sklearn():
         raise ImportError("load_digits needs scikit-learn")
 
     monkeypatch.setattr(pumap.datasets, "load_digits", no_sklearn)
-    monkeypatch.setattr(pumap.cli, "DEMO_SYNTHETIC_POINTS", 200)
+    monkeypatch.setattr(pumap.commands, "DEMO_SYNTHETIC_POINTS", 200)
     assert main(["demo", "--out-dir", str(tmp_path), *FAST]) == 0
     out = capsys.readouterr().out
     assert "using synthetic clustered data" in out
@@ -245,7 +245,7 @@ def test_plot_without_matplotlib(tmp_path, csv_with_labels, capsys, monkeypatch)
     assert code == 1 and 'pip install "pumap[plot]"' in err and "--plot p.png" in err
     assert not save.exists()  # refused before fitting
     # the demo still writes its CSV and model and says why there is no plot
-    monkeypatch.setattr("pumap.cli.DEMO_SYNTHETIC_POINTS", 200)
+    monkeypatch.setattr("pumap.commands.DEMO_SYNTHETIC_POINTS", 200)
     assert main(["demo", "--out-dir", str(tmp_path), "--synthetic", *FAST]) == 0
     out = capsys.readouterr().out
     assert 'plot:      none (pumap.plot needs matplotlib: pip install "pumap[plot]")' in out

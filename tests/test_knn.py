@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from pumap.knn import KnnGraph, TopK, _drop_self, exact_knn, knn_topk, pairwise_distances
+from pumap.knn import KnnGraph, TopK, exact_knn, knn_topk, pairwise_distances
+from pumap.knn.nndescent import _drop_self
 
 
 def reference_pairwise(x: np.ndarray, y: np.ndarray, metric: str) -> np.ndarray:

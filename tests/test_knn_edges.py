@@ -82,17 +82,18 @@ def test_far_from_origin_still_exact(rng: np.random.Generator) -> None:
 
 
 def test_auto_is_exact_up_to_the_threshold_and_nndescent_above(monkeypatch) -> None:
-    import pumap.knn as knn_module
+    import pumap.knn.choose as choose_module
     from pumap.config import NNDESCENT_THRESHOLD
+    from pumap.knn import KnnGraph
 
     chosen: list[str] = []
-    monkeypatch.setattr(knn_module, "exact_knn", lambda *a, **kw: chosen.append("exact"))
+    monkeypatch.setattr(choose_module, "exact_search", lambda *a, **kw: chosen.append("exact"))
 
     def fake_nndescent(*args, **kwargs):
         chosen.append("nndescent")
-        return knn_module.KnnGraph(torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, 1))
+        return KnnGraph(torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, 1))
 
-    monkeypatch.setattr(knn_module, "nndescent_knn", fake_nndescent)
+    monkeypatch.setattr(choose_module, "nndescent_search", fake_nndescent)
     for n in (NNDESCENT_THRESHOLD, NNDESCENT_THRESHOLD + 1):
         x = torch.empty(n, 1).expand(n, 4)  # only the shape is read: no n x 4 allocation
         build_knn(x, 15, "euclidean", "auto", seed=0, device=torch.device("cpu"))

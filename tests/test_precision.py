@@ -11,6 +11,7 @@ from torch import nn
 
 import pumap.knn as knn
 from pumap.encoder import build_encoder
+from pumap.knn.exact import _tf32_products
 from pumap.trainer import make_step_loss
 
 MIB = 2**20
@@ -80,14 +81,14 @@ def test_tf32_switch_is_scoped_and_restored() -> None:
     before = _precision_switches()
     legacy = torch.get_float32_matmul_precision()
     cuda = torch.device("cuda")  # a device object needs no GPU
-    with knn._tf32_products(cuda, True):
+    with _tf32_products(cuda, True):
         assert _precision_switches() == ("tf32", *before[1:])
     assert _precision_switches() == before
-    with pytest.raises(RuntimeError, match="boom"), knn._tf32_products(cuda, True):
+    with pytest.raises(RuntimeError, match="boom"), _tf32_products(cuda, True):
         raise RuntimeError("boom")
     assert _precision_switches() == before
     for device, enabled in ((torch.device("cpu"), True), (cuda, False)):
-        with knn._tf32_products(device, enabled):
+        with _tf32_products(device, enabled):
             assert _precision_switches() == before
     # The legacy readers work again afterwards (inside, PyTorch refuses them: mixed APIs).
     assert torch.get_float32_matmul_precision() == legacy
@@ -175,11 +176,12 @@ def test_mixed_precision_runs_the_encoder_in_bfloat16() -> None:
 
 
 def test_fit_passes_the_options_to_the_knn_and_the_trainer(blobs, monkeypatch, tmp_path) -> None:
+    import pumap.knn.choose
     import pumap.trainer
     from pumap import Umap
 
     seen: dict[str, object] = {}
-    real_knn, real_step = knn.exact_knn, pumap.trainer.make_step_loss
+    real_knn, real_step = pumap.knn.choose.exact_search, pumap.trainer.make_step_loss
 
     def spy_knn(*args, **kwargs):
         seen["precision"] = kwargs.get("precision")
@@ -189,7 +191,7 @@ def test_fit_passes_the_options_to_the_knn_and_the_trainer(blobs, monkeypatch, t
         seen.update(mixed=args[6], compiled=args[7])
         return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(knn, "exact_knn", spy_knn)
+    monkeypatch.setattr(pumap.knn.choose, "exact_search", spy_knn)
     monkeypatch.setattr(pumap.trainer, "make_step_loss", spy_step)
     x, labels = blobs
     fitted = Umap(

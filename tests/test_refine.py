@@ -272,6 +272,7 @@ def test_corrupt_training_index_is_a_format_error(clusters, tmp_path) -> None:
     from safetensors.numpy import load_file
 
     from pumap import io as pio
+    from pumap.formats import write_safetensors
 
     fitted, _, _ = clusters
     path = tmp_path / "model.safetensors"
@@ -280,7 +281,7 @@ def test_corrupt_training_index_is_a_format_error(clusters, tmp_path) -> None:
     tensors = load_file(path)
     tensors["refine.points"] = tensors["refine.points"][:, :5]
     broken = tmp_path / "broken.safetensors"
-    pio._write_safetensors(broken, metadata, tensors)
+    write_safetensors(broken, metadata, tensors)
     with pytest.raises(ModelFormatError, match=r"refine\.points"):
         FittedUmap.load(broken)
 

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch import nn
 
-import pumap.checkpoint as checkpoint_module
+import pumap.checkpoint_file as checkpoint_module
 import pumap.umap as umap_module
 from pumap import TrainingDiverged, Umap
 from pumap.checkpoint import CheckpointError, read_checkpoint
@@ -129,7 +129,7 @@ def test_checkpoint_arguments_are_checked(tmp_path):
 def test_interrupted_checkpoint_write_leaves_the_previous_one(tmp_path, monkeypatch):
     """Ctrl-C while the epoch-2 checkpoint is being written: epoch 1's file stays whole."""
     path = tmp_path / "ckpt.safetensors"
-    real_write = checkpoint_module._write_safetensors
+    real_write = checkpoint_module.write_safetensors
     calls = []
 
     def write_then_interrupt(target, metadata, tensors):
@@ -139,7 +139,7 @@ def test_interrupted_checkpoint_write_leaves_the_previous_one(tmp_path, monkeypa
             raise KeyboardInterrupt
         real_write(target, metadata, tensors)
 
-    monkeypatch.setattr(checkpoint_module, "_write_safetensors", write_then_interrupt)
+    monkeypatch.setattr(checkpoint_module, "write_safetensors", write_then_interrupt)
     with pytest.raises(TrainingInterrupted) as info:
         Umap(**OPTIONS).fit(_data(), checkpoint_path=path)
     assert (info.value.epoch, info.value.checkpoint_epoch) == (2, 1)
@@ -260,7 +260,7 @@ def test_interrupt_reports_the_real_epoch_count_when_it_is_automatic(monkeypatch
     def interrupted_embedding(self, *args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(umap_module.FittedUmap, "transform", interrupted_embedding)
+    monkeypatch.setattr(umap_module.FittedUmap, "_embed", interrupted_embedding)
     with pytest.raises(TrainingInterrupted, match=r"during the final embedding") as info:
         Umap(**auto).fit(_data())
     chosen = info.value.n_epochs

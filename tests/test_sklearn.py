@@ -294,3 +294,17 @@ def test_threads_reach_the_config_and_the_fit(data):
     before = torch.get_num_threads()
     fitted = ParametricUMAP(**FAST, random_state=0, threads=1).fit(data[0])
     assert fitted.fitted_.config.threads == 1 and torch.get_num_threads() == before
+
+
+def test_values_are_checked_once_by_pumap_with_its_message() -> None:
+    """scikit-learn checks shape and dtype, pumap the values: one pass, a message that says
+    where the NaN is (scikit-learn's would only say that there is one)."""
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    x[17, 2] = np.nan
+    est = ParametricUMAP(n_neighbors=5, n_epochs=2, random_state=0, verbose=False)
+    with pytest.raises(ValueError, match=r"NaN at row 17, column 2"):
+        est.fit(x)
+    est.fit(np.nan_to_num(x))
+    x[3, 1] = np.inf
+    with pytest.raises(ValueError, match=r"infinity at row 3, column 1"):
+        est.transform(x)

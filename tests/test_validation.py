@@ -263,3 +263,24 @@ def test_standardizer_floors_the_divisor_at_half_the_largest_std():
     np.testing.assert_allclose(out.numpy(), [1.0, 1.0, 0.002, 2e-5], rtol=1e-3)
     constant = torch.full((10, 3), 7.0)
     np.testing.assert_array_equal(Standardizer.fit(constant)(constant).numpy(), 0.0)
+
+
+@pytest.mark.parametrize("knn_method", ["exact", "nndescent"])
+def test_fit_checks_its_input_once(monkeypatch, knn_method) -> None:
+    """Umap.fit checks X on the way in; the k-NN search, the final embedding and the
+    training index trust that tensor (each whole-data check is a pass over all of X)."""
+    import pumap.preprocess
+
+    real = pumap.preprocess._all_finite
+    checked: list[tuple[int, ...]] = []
+
+    def counted(tensor: torch.Tensor) -> bool:
+        checked.append(tuple(tensor.shape))
+        return real(tensor)
+
+    monkeypatch.setattr(pumap.preprocess, "_all_finite", counted)
+    x = _data()
+    fitted = Umap(**OPTIONS, knn_method=knn_method, keep_training_data=True).fit(x)
+    assert checked == [x.shape]
+    fitted.transform(x[:7])  # a public call still checks its input
+    assert checked == [x.shape, (7, x.shape[1])]

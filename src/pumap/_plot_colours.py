@@ -11,7 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from .plot import MAX_AUTO_CLASSES
+MAX_AUTO_CLASSES = 30
+"""Integer labels with at most this many distinct values are classes; more are a quantity."""
 
 UNLABELLED = "C0"
 UNLABELLED_HELD_OUT = "C1"

@@ -1,22 +1,18 @@
-"""Training checkpoints: the state of a fit at the end of an epoch, in one safetensors file.
+"""Planning a fit's checkpoints and matching a checkpoint to the fit that resumes it.
 
-A checkpoint holds everything the training loop needs to continue as if it had never
-stopped: the encoder's tensors, Adam's per-parameter state, the random generator's state,
-the epoch and step counters and the loss history. It also records the options of the fit
-and fingerprints of the input and of the fuzzy graph, so that resuming on other data or
-with other options is refused with a clear error instead of silently mixing two fits.
-
-The file is written with the same atomic writer and the same deterministic safetensors
-layout as model files (`pumap.io`): a temporary file beside the target, flushed and renamed,
-so an interrupted or failed write leaves the previous checkpoint as it was. Every tensor is
-stored as float32 (the generator's state bytes, 0-255, are exact in float32); scalars go in
-the JSON metadata. Nothing is ever unpickled.
+`plan_checkpoints` does a fit's checkpoint bookkeeping before any work: it reads the
+checkpoint to resume from, settles the seed, fingerprints the input and refuses a checkpoint
+written for other data or options; the `CheckpointPlan` it returns then makes the
+`Checkpointer` that writes the states once the fuzzy graph is known. The file itself (the
+training state, writing and reading) is `pumap.checkpoint_file`, whose names are re-exported
+here.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
+import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,24 +21,26 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._version import __version__
-from .graph import FuzzyGraph
-from .io import (
-    ModelFormatError,
-    _as_f32,
-    _atomic_write,
-    _decode_safetensors_metadata,
-    _read_head,
-    _read_safetensors,
-    _safetensors_arrays,
-    _write_safetensors,
+from .checkpoint_file import (
+    CHECKPOINT_FORMAT,
+    CHECKPOINT_VERSION,
+    Checkpoint,
+    CheckpointError,
+    TrainingState,
+    capture_state,
+    read_checkpoint,
+    restore_state,
+    write_checkpoint,
 )
+from .config import UmapConfig
+from .graph import FuzzyGraph
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "CheckpointPlan",
     "Checkpointer",
     "TrainingState",
     "capture_state",
@@ -50,88 +48,20 @@ __all__ = [
     "check_state_fits",
     "data_fingerprint",
     "graph_fingerprint",
+    "plan_checkpoints",
     "read_checkpoint",
     "restore_state",
     "write_checkpoint",
 ]
 
-CHECKPOINT_FORMAT = "pumap-checkpoint"
-CHECKPOINT_VERSION = 1
+log = logging.getLogger(__name__)
+
 # Rows hashed for the input's fingerprint: all of them up to this many, else an even sample.
 FINGERPRINT_ROWS = 65_536
 # Options that may differ between the interrupted fit and the one that resumes it (the
 # device's kind is checked separately: the generator's state is device-specific). Another
 # thread count resumes too, but not bit for bit (matrix products sum by thread).
 RESUMABLE_CHANGES = frozenset({"verbose", "device", "threads"})
-_OPTIMIZER_KEYS = ("step", "exp_avg", "exp_avg_sq")
-
-
-class CheckpointError(ModelFormatError):
-    """A checkpoint cannot be read, or belongs to another fit (other data, other options).
-
-    Parameters
-    ----------
-    path : str or os.PathLike
-        The checkpoint file.
-    problem : str
-        What is wrong with it, and what to do.
-    """
-
-
-@dataclass
-class TrainingState:
-    """The training loop's state at the end of an epoch.
-
-    Attributes
-    ----------
-    epoch : int
-        Epochs finished.
-    step : int
-        Optimisation steps taken (it sets the learning rate's linear decay).
-    losses : list of float
-        Mean loss of each finished epoch.
-    encoder : dict of str to torch.Tensor
-        The encoder's ``state_dict``, on the CPU.
-    optimizer : list of dict
-        Adam's state per parameter, in ``encoder.parameters()`` order: ``step``, ``exp_avg``
-        and ``exp_avg_sq`` tensors on the CPU (empty dicts before the first step).
-    generator : torch.Tensor
-        ``torch.Generator.get_state()`` of the fit's generator (uint8).
-    generator_device : str
-        Device type of that generator (``"cpu"``, ``"cuda"``, ``"mps"``).
-    """
-
-    epoch: int
-    step: int
-    losses: list[float]
-    encoder: dict[str, torch.Tensor]
-    optimizer: list[dict[str, torch.Tensor]]
-    generator: torch.Tensor
-    generator_device: str = "cpu"
-
-
-@dataclass
-class Checkpoint:
-    """A checkpoint file as read: the training state and what it must match to be resumed.
-
-    Attributes
-    ----------
-    state : TrainingState
-    config : dict
-        ``UmapConfig.to_dict()`` of the fit, ``seed`` being the seed actually used.
-    data : dict
-        Fingerprint of the input (`data_fingerprint`).
-    graph : dict
-        Fingerprint of the fuzzy graph (`graph_fingerprint`).
-    library_version : str
-        The pumap version that wrote it.
-    """
-
-    state: TrainingState
-    config: dict[str, Any]
-    data: dict[str, Any]
-    graph: dict[str, Any]
-    library_version: str = __version__
 
 
 # --------------------------------------------------------------------------------------------
@@ -160,203 +90,6 @@ def graph_fingerprint(graph: FuzzyGraph) -> dict[str, Any]:
     for tensor in (graph.head, graph.tail, graph.weight):
         digest.update(tensor.detach().cpu().contiguous().numpy())
     return {"n_edges": graph.n_edges, "blake2b": digest.hexdigest()}
-
-
-# --------------------------------------------------------------------------------------------
-# Capturing and restoring the training state
-
-
-def capture_state(
-    epoch: int,
-    step: int,
-    losses: list[float],
-    encoder: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-) -> TrainingState:
-    """Copy the training loop's state to the CPU (the live objects are not changed)."""
-    params = list(encoder.parameters())
-    per_param: list[dict[str, torch.Tensor]] = []
-    for param in params:
-        state = optimizer.state.get(param, {})
-        entry = {}
-        for key, value in state.items():
-            if not isinstance(value, torch.Tensor):
-                value = torch.tensor(float(value))
-            entry[key] = value.detach().to("cpu", copy=True)
-        per_param.append(entry)
-    return TrainingState(
-        epoch=int(epoch),
-        step=int(step),
-        losses=[float(v) for v in losses],
-        encoder={k: v.detach().to("cpu", copy=True) for k, v in encoder.state_dict().items()},
-        optimizer=per_param,
-        generator=generator.get_state().clone(),
-        generator_device=generator.device.type,
-    )
-
-
-def restore_state(
-    state: TrainingState,
-    encoder: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    generator: torch.Generator,
-) -> None:
-    """Load ``state`` into the encoder, the (fresh) optimizer and the generator, in place.
-
-    Raises
-    ------
-    ValueError
-        If the state does not fit the encoder, or the generator is on another kind of device.
-    """
-    if generator.device.type != state.generator_device:
-        raise ValueError(
-            f"the checkpoint's random generator is a {state.generator_device} generator but "
-            f"this fit runs on {generator.device.type}; resume on the device it was written on"
-        )
-    try:
-        encoder.load_state_dict(state.encoder, strict=True)
-    except RuntimeError as err:
-        raise ValueError(f"the checkpoint's encoder does not fit this encoder: {err}") from None
-    params = list(encoder.parameters())
-    if len(state.optimizer) != len(params):
-        raise ValueError(
-            f"the checkpoint has optimiser state for {len(state.optimizer)} parameters, "
-            f"the encoder has {len(params)}"
-        )
-    saved = optimizer.state_dict()
-    saved["state"] = {
-        i: {key: value.clone() for key, value in entry.items()}
-        for i, entry in enumerate(state.optimizer)
-        if entry
-    }
-    optimizer.load_state_dict(saved)
-    generator.set_state(state.generator.clone())
-
-
-# --------------------------------------------------------------------------------------------
-# The file
-
-
-def write_checkpoint(
-    path: str | Path,
-    state: TrainingState,
-    *,
-    config: dict[str, Any],
-    data: dict[str, Any],
-    graph: dict[str, Any],
-) -> Path:
-    """Write ``state`` and what it must match to ``path``, atomically (safetensors layout).
-
-    Returns
-    -------
-    pathlib.Path
-        The path written.
-    """
-    path = Path(path)
-    tensors: dict[str, np.ndarray] = {}
-    for name, value in state.encoder.items():
-        tensors[f"encoder.{name}"] = _as_f32(value)
-    layout: list[list[str]] = []
-    for i, entry in enumerate(state.optimizer):
-        layout.append(sorted(entry))
-        for key, value in entry.items():
-            tensors[f"optimizer.{i}.{key}"] = _as_f32(value)
-    tensors["generator"] = state.generator.to(torch.uint8).numpy().astype("<f4")
-    losses = [float(v) for v in state.losses]
-    if not all(math.isfinite(v) for v in losses):
-        raise ValueError("a checkpoint's loss history must be finite")
-    metadata = {
-        "pumap.format": CHECKPOINT_FORMAT,
-        "pumap.format_version": CHECKPOINT_VERSION,
-        "pumap.library_version": __version__,
-        "pumap.config": config,
-        "pumap.data": data,
-        "pumap.graph": graph,
-        "pumap.epoch": int(state.epoch),
-        "pumap.step": int(state.step),
-        "pumap.losses": losses,
-        "pumap.optimizer": layout,
-        "pumap.encoder_keys": list(state.encoder),
-        "pumap.generator_device": state.generator_device,
-    }
-    _atomic_write(path, lambda tmp: _write_safetensors(tmp, metadata, tensors))
-    return path
-
-
-def read_checkpoint(path: str | Path) -> Checkpoint:
-    """Read a file written by `write_checkpoint`.
-
-    Raises
-    ------
-    CheckpointError
-        If the file is missing, truncated, not a pumap checkpoint or of a newer version.
-    """
-    path = Path(path)
-    try:
-        _read_head(path, 16)
-        blob = path.read_bytes()
-        raw, entries, data = _read_safetensors(path, blob)
-        metadata = _decode_safetensors_metadata(path, raw)
-    except ModelFormatError as err:
-        raise CheckpointError(path, err.problem) from None
-    except OSError as err:
-        raise CheckpointError(path, f"cannot be read: {err.strerror or err}") from None
-    fmt = metadata.get("pumap.format")
-    if fmt != CHECKPOINT_FORMAT:
-        what = f"a {fmt} file" if isinstance(fmt, str) else "not a pumap file"
-        raise CheckpointError(path, f"not a pumap training checkpoint ({what})")
-    version = metadata.get("pumap.format_version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise CheckpointError(path, f"invalid pumap.format_version {version!r}")
-    if version > CHECKPOINT_VERSION:
-        raise CheckpointError(
-            path,
-            f"checkpoint version {version} is newer than this pumap ({__version__}) reads "
-            f"(up to {CHECKPOINT_VERSION}); upgrade pumap",
-        )
-    try:
-        tensors = _safetensors_arrays(path, entries, data)
-    except ModelFormatError as err:
-        raise CheckpointError(path, err.problem) from None
-    try:
-        return _parse(metadata, tensors, path)
-    except (KeyError, TypeError, ValueError) as err:
-        raise CheckpointError(path, f"malformed checkpoint: {err!r}") from None
-
-
-def _parse(metadata: dict[str, Any], tensors: dict[str, np.ndarray], path: Path) -> Checkpoint:
-    keys = metadata["pumap.encoder_keys"]
-    encoder = {name: torch.from_numpy(tensors[f"encoder.{name}"]) for name in keys}
-    optimizer = []
-    for i, keys in enumerate(metadata["pumap.optimizer"]):
-        optimizer.append({key: torch.from_numpy(tensors[f"optimizer.{i}.{key}"]) for key in keys})
-    gen = tensors["generator"]
-    if gen.ndim != 1 or not np.array_equal(gen, np.clip(np.round(gen), 0, 255)):
-        raise CheckpointError(path, "the generator state is not a byte string")
-    state = TrainingState(
-        epoch=int(metadata["pumap.epoch"]),
-        step=int(metadata["pumap.step"]),
-        losses=[float(v) for v in metadata["pumap.losses"]],
-        encoder=encoder,
-        optimizer=optimizer,
-        generator=torch.from_numpy(gen.astype(np.uint8)),
-        generator_device=str(metadata["pumap.generator_device"]),
-    )
-    if state.epoch < 0 or state.step < 0 or len(state.losses) != state.epoch:
-        raise CheckpointError(
-            path, f"inconsistent counters: epoch {state.epoch}, {len(state.losses)} losses"
-        )
-    config = metadata["pumap.config"]
-    if not isinstance(config, dict):
-        raise CheckpointError(path, "pumap.config is not a dictionary")
-    return Checkpoint(
-        state=state,
-        config=config,
-        data=dict(metadata["pumap.data"]),
-        graph=dict(metadata["pumap.graph"]),
-        library_version=str(metadata.get("pumap.library_version", "?")),
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -485,3 +218,122 @@ class Checkpointer:
         """Write ``state`` atomically and remember its epoch."""
         write_checkpoint(self.path, state, config=self.config, data=self.data, graph=self.graph)
         self.last_epoch = state.epoch
+
+
+# --------------------------------------------------------------------------------------------
+# Planning a fit's checkpoints
+
+
+@dataclass
+class CheckpointPlan:
+    """A fit's checkpoint bookkeeping, settled before the k-NN search.
+
+    Attributes
+    ----------
+    seed : int
+        The seed the fit uses: ``config.seed``, else the resumed checkpoint's, else fresh.
+    config : dict
+        ``UmapConfig.to_dict()`` of the fit with that seed (what a checkpoint records).
+    resumed : Checkpoint or None
+        The checkpoint the fit continues from.
+    resume_from : pathlib.Path or None
+        Its file.
+    checkpoint_path : pathlib.Path or None
+        Where the fit writes its own checkpoints.
+    every : int
+        Epochs between them.
+    data : dict or None
+        `data_fingerprint` of the input, when a checkpoint is read or written.
+    """
+
+    seed: int
+    config: dict[str, Any]
+    resumed: Checkpoint | None = None
+    resume_from: Path | None = None
+    checkpoint_path: Path | None = None
+    every: int = 1
+    data: dict[str, Any] | None = None
+
+    @property
+    def initial_state(self) -> TrainingState | None:
+        """The training state to continue from, if the fit resumes."""
+        return self.resumed.state if self.resumed is not None else None
+
+    def checkpointer(self, graph: FuzzyGraph) -> Checkpointer | None:
+        """The `Checkpointer` for the fit's fuzzy ``graph`` (None if the fit writes none).
+
+        A resumed fit whose rebuilt graph differs from the checkpoint's is warned about (it
+        continues, but not bit for bit).
+        """
+        if self.data is None:
+            return None
+        graph_print = graph_fingerprint(graph)
+        if self.resumed is not None and self.resumed.graph != graph_print:
+            log.warning(
+                "the fuzzy graph rebuilt from %s differs from the one it was written with "
+                "(NN-Descent on another number of threads?); training continues, but will "
+                "not reproduce the uninterrupted fit bit for bit",
+                self.resume_from,
+            )
+        if self.checkpoint_path is None:
+            return None
+        return Checkpointer(self.checkpoint_path, self.every, self.config, self.data, graph_print)
+
+    def check_encoder(self, encoder: nn.Module, device: torch.device) -> None:
+        """Refuse a resumed state that does not fit ``encoder`` on ``device``."""
+        if self.resumed is not None:
+            check_state_fits(self.resumed.state, self.resume_from, encoder, device)
+
+
+def plan_checkpoints(
+    config: UmapConfig,
+    x: torch.Tensor,
+    *,
+    checkpoint_path: str | os.PathLike[str] | None = None,
+    every: int = 1,
+    resume_from: str | os.PathLike[str] | None = None,
+) -> CheckpointPlan:
+    """Read the checkpoint to resume from, settle the seed and check the checkpoint fits.
+
+    Parameters
+    ----------
+    config : UmapConfig
+        The fit's options (``seed=None``: the checkpoint's seed, or a fresh one).
+    x : torch.Tensor
+        The fit's validated input.
+    checkpoint_path, every, resume_from
+        As `Umap.fit` takes them (already checked).
+
+    Returns
+    -------
+    CheckpointPlan
+
+    Raises
+    ------
+    CheckpointError
+        If ``resume_from`` cannot be read, holds an invalid seed, or was written for other
+        data or options.
+    """
+    resumed = read_checkpoint(resume_from) if resume_from is not None else None
+    if resumed is not None and config.seed is None:
+        seed = resumed.config.get("seed")
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise CheckpointError(resume_from, f"the checkpoint's seed {seed!r} is invalid")
+    elif config.seed is not None:
+        seed = config.seed
+    else:
+        seed = int(np.random.SeedSequence().entropy % 2**63)
+    run_config = config.replace(seed=seed).to_dict()
+    keeps_state = resumed is not None or checkpoint_path is not None
+    fingerprint = data_fingerprint(x) if keeps_state else None
+    if resumed is not None:
+        check_resumable(resumed, resume_from, run_config, fingerprint)
+    return CheckpointPlan(
+        seed=seed,
+        config=run_config,
+        resumed=resumed,
+        resume_from=Path(resume_from) if resume_from is not None else None,
+        checkpoint_path=Path(checkpoint_path) if checkpoint_path is not None else None,
+        every=every,
+        data=fingerprint,
+    )

@@ -11,6 +11,7 @@ from torch import nn
 
 from .config import UmapConfig
 from .device import resolve_device, torch_threads
+from .io import read_model, save_model, save_weights
 from .preprocess import Standardizer, as_float32_matrix
 from .refine import TrainingIndex, default_refine_epochs, refine
 
@@ -184,14 +185,10 @@ class FittedUmap:
 
     def save(self, path: str | Path, *, include_embedding: bool = False) -> None:
         """Write the model to ``path``; ``.gguf`` gives GGUF, anything else safetensors."""
-        from .io import save_model
-
         save_model(self, path, include_embedding=include_embedding)
 
     def save_weights(self, path: str | Path) -> None:
         """Write the encoder's tensors alone to a safetensors file."""
-        from .io import save_weights
-
         save_weights(self, path)
 
     @classmethod
@@ -199,9 +196,7 @@ class FittedUmap:
         cls, path: str | Path, *, device: str = "cpu", encoder: nn.Module | None = None
     ) -> FittedUmap:
         """Read a model saved by `save`; ``encoder`` is required for a custom module."""
-        from .io import load_model
-
-        return load_model(path, device=device, encoder=encoder)
+        return cls(*read_model(path, device=device, encoder=encoder))
 
     def __repr__(self) -> str:
         return (

@@ -32,12 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from ._plot_colours import MAX_AUTO_CLASSES
+
 log = logging.getLogger(__name__)
 
 RASTERIZE_ABOVE = 10_000
 """Point clouds with more points than this are rasterised in SVG/PDF output (see the table)."""
-MAX_AUTO_CLASSES = 30
-"""Integer labels with at most this many distinct values are classes; more are a quantity."""
 MAX_LEGEND_CLASSES = 40
 """With more classes than this, ``legend=None`` draws no legend (it would not fit)."""
 PLOT_SUFFIXES = (".png", ".svg", ".pdf")

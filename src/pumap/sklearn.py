@@ -27,10 +27,16 @@ except ImportError as err:  # pragma: no cover - exercised in a subprocess test
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _validate_data
+
+    # pumap checks the values itself (once, naming the row and column of a NaN): scikit-learn
+    # checks the shape, dtype and feature names only.
+    _VALUES_CHECKED_BY_PUMAP = {"ensure_all_finite": False}
 except ImportError:  # pragma: no cover - older scikit-learn
 
     def _validate_data(estimator: Any, X: Any, **kwargs: Any) -> Any:
         return estimator._validate_data(X, **kwargs)
+
+    _VALUES_CHECKED_BY_PUMAP = {"force_all_finite": False}
 
 
 from .config import UmapConfig, option_table
@@ -211,7 +217,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             This estimator, fitted.
         """
         x = _validate_data(
-            self, X, reset=True, dtype=[np.float32, np.float64], ensure_min_samples=2
+            self, X, reset=True, dtype=[np.float32, np.float64], ensure_min_samples=2,
+            **_VALUES_CHECKED_BY_PUMAP,
         )
         config = self._build_config(x.shape[0])
         encoder = copy.deepcopy(self.encoder) if self.encoder is not None else None
@@ -252,7 +259,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         numpy.ndarray of shape (n_samples, n_components), float32
         """
         check_is_fitted(self, "fitted_")
-        x = _validate_data(self, X, reset=False, dtype=[np.float32, np.float64])
+        x = _validate_data(
+            self, X, reset=False, dtype=[np.float32, np.float64], **_VALUES_CHECKED_BY_PUMAP
+        )
         refine = self.refine if refine is None else refine
         return self.fitted_.transform(x, refine=_plain(refine))
 

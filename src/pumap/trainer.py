@@ -1,4 +1,4 @@
-"""Training the encoder: an optional PCA warm start, then Adam on the UMAP loss.
+"""Training the encoder: Adam on the UMAP loss (the PCA warm start before it: `pumap.warmstart`).
 
 The step loop stays on the device: sampling, forward, loss and update issue no host
 synchronisation. The loss is read back once per epoch, for progress and for the NaN check.
@@ -20,14 +20,10 @@ from torch import nn
 from .checkpoint import Checkpointer, TrainingState, capture_state, restore_state
 from .graph import FuzzyGraph
 from .loss import umap_loss
-from .pca import principal_axes
 from .sampler import EdgeSampler
 
 log = logging.getLogger(__name__)
 
-PCA_INIT_MAX_COORD = 10.0  # the warm start's target spans [-10, 10], as umap-learn's init does
-PCA_INIT_EPOCHS = 4  # passes over the points to fit the encoder to the PCA target
-PCA_INIT_BATCH = 512
 # When stderr is a file or a pipe (a log) each redraw of the progress bar stays in it for good:
 # redraw at most this often there (and once at the end), instead of tqdm's 0.1 s.
 LOG_REDRAW_SECONDS = 30.0
@@ -99,61 +95,6 @@ class TrainingInterrupted(KeyboardInterrupt):
             type(self),
             (str(self), self.epoch, self.n_epochs, self.checkpoint_path, self.checkpoint_epoch),
         )
-
-
-def pca_projection(x: torch.Tensor, n_components: int, generator: torch.Generator) -> torch.Tensor:
-    """Scores of ``x`` on its top principal components (randomised range finder, seeded)."""
-    mean, axes = principal_axes(x, n_components, generator)
-    scores = (x - mean) @ axes.T
-    n, c = scores.shape
-    # Fix the sign of each component so that the result does not depend on the solver.
-    largest = scores.gather(0, scores.abs().argmax(dim=0, keepdim=True))[0]
-    scores = scores * torch.where(largest < 0, -1.0, 1.0)
-    if c < n_components:
-        scores = torch.cat([scores, scores.new_zeros(n, n_components - c)], dim=1)
-    return scores
-
-
-def pca_init_target(x: torch.Tensor, n_components: int, generator: torch.Generator) -> torch.Tensor:
-    """The warm start's target: PCA scores scaled so the largest coordinate is 10."""
-    scores = pca_projection(x, n_components, generator)
-    top = scores.abs().max().clamp_min(1e-12)
-    return scores * (PCA_INIT_MAX_COORD / top)
-
-
-def fit_to_target(
-    encoder: nn.Module,
-    x: torch.Tensor,
-    target: torch.Tensor,
-    learning_rate: float,
-    generator: torch.Generator,
-    epochs: int = PCA_INIT_EPOCHS,
-    batch_size: int = PCA_INIT_BATCH,
-) -> None:
-    """Regress the encoder's output onto ``target`` (mean squared error) for a few epochs.
-
-    Raises
-    ------
-    TrainingDiverged
-        If the regression's loss is not finite at the end of an epoch.
-    """
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=learning_rate)
-    n = x.shape[0]
-    for epoch in range(1, epochs + 1):
-        order = torch.randperm(n, generator=generator, device=x.device)
-        running = torch.zeros((), device=x.device)
-        for start in range(0, n, batch_size):
-            idx = order[start : start + batch_size]
-            loss = ((encoder(_rows(x, idx)) - _rows(target, idx)) ** 2).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            running += loss.detach()
-        if not math.isfinite(float(running)):  # one sync per epoch
-            raise TrainingDiverged(
-                f"the PCA warm start's loss became {float(running)} in its epoch {epoch}; "
-                "lower learning_rate, check the input's scale, or pass pca_init=False"
-            )
 
 
 AUTO_STEPS = 300  # optimiser steps that n_epochs=None aims for

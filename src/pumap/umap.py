@@ -2,33 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import logging
 import math
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import (
-    Checkpointer,
-    CheckpointError,
-    check_resumable,
-    check_state_fits,
-    data_fingerprint,
-    graph_fingerprint,
-    read_checkpoint,
-)
+from .checkpoint import CheckpointPlan, plan_checkpoints
 from .config import UmapConfig
 from .device import resolve_device, torch_threads
 from .encoder import build_encoder
-from .fitted import FittedUmap
-from .graph import fuzzy_simplicial_set
-from .knn import build_knn
+from .fitted import TRANSFORM_BATCH, FittedUmap
+from .graph import FuzzyGraph, fuzzy_simplicial_set
+from .knn import KnnGraph, build_knn
 from .loss import find_ab_params
 from .preprocess import (
     Standardizer,
@@ -42,10 +36,9 @@ from .trainer import (
     TrainingDiverged,
     TrainingInterrupted,
     auto_n_epochs,
-    fit_to_target,
-    pca_init_target,
     train_umap,
 )
+from .warmstart import fit_to_target, pca_init_target
 
 log = logging.getLogger(__name__)
 
@@ -174,131 +167,35 @@ class Umap:
         resume_from: str | os.PathLike[str] | None,
         progress: _Progress,
     ) -> FittedUmap:
+        """The stages of a fit, in order; each stage trusts the tensors the one before made."""
         cfg = self.config
-        x = as_float32_matrix(data, "X")
-        check_enough_points(x.shape[0], cfg.n_neighbors)
-        check_not_constant(x, "X")
+        x = _validate(data, cfg)
         device = resolve_device(cfg.device)
-        resumed = read_checkpoint(resume_from) if resume_from is not None else None
-        if resumed is not None and cfg.seed is None:
-            seed = resumed.config.get("seed")
-            if isinstance(seed, bool) or not isinstance(seed, int):
-                raise CheckpointError(resume_from, f"the checkpoint's seed {seed!r} is invalid")
-        elif cfg.seed is not None:
-            seed = cfg.seed
-        else:
-            seed = int(np.random.SeedSequence().entropy % 2**63)
-        run_config = cfg.replace(seed=seed).to_dict()
-        keeps_state = resumed is not None or checkpoint_path is not None
-        fingerprint = data_fingerprint(x) if keeps_state else None
-        if resumed is not None:
-            check_resumable(resumed, resume_from, run_config, fingerprint)
-        timings: dict[str, float] = {}
-
-        progress.stage = "the k-NN search"
-        clock = time.perf_counter()
-        knn = build_knn(
-            _knn_input(x),
-            cfg.n_neighbors,
-            cfg.metric,
-            cfg.knn_method,
-            seed=seed,
-            device=device,
-            verbose=cfg.verbose,
-            precision=cfg.knn_precision,
+        plan = plan_checkpoints(
+            cfg, x, checkpoint_path=checkpoint_path, every=every, resume_from=resume_from
         )
-        timings["knn"] = _lap(clock, device)
-
-        progress.stage = "the fuzzy graph's construction"
-        clock = time.perf_counter()
-        graph = fuzzy_simplicial_set(knn)
-        a, b = find_ab_params(cfg.spread, cfg.min_dist)
-        timings["graph"] = _lap(clock, device)
+        stages = _Stages(progress, device)
+        with stages.run("knn", "the k-NN search"):
+            knn = _knn(x, cfg, plan.seed, device)
+        with stages.run("graph", "the fuzzy graph's construction"):
+            graph, a, b = _graph(knn, cfg)
         del knn
-        n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
-        progress.n_epochs = n_epochs
-        checkpointer = None
-        if keeps_state:
-            graph_print = graph_fingerprint(graph)
-            if resumed is not None and resumed.graph != graph_print:
-                log.warning(
-                    "the fuzzy graph rebuilt from %s differs from the one it was written with "
-                    "(NN-Descent on another number of threads?); training continues, but will "
-                    "not reproduce the uninterrupted fit bit for bit",
-                    resume_from,
-                )
-            if checkpoint_path is not None:
-                checkpointer = Checkpointer(
-                    Path(checkpoint_path), every, run_config, fingerprint, graph_print
-                )
-
-        progress.stage = "the encoder's initialisation"
-        clock = time.perf_counter()
-        standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
-        inputs = standardizer(x.to(device))
-        encoder = copy.deepcopy(self.encoder)  # never train the caller's module in place
-        if encoder is None:
-            init = torch.Generator().manual_seed(seed)
-            encoder = build_encoder(x.shape[1], cfg.hidden_layers, cfg.n_components, init)
-        encoder = encoder.to(device).train()
-        generator = torch.Generator(device=device).manual_seed(seed)
-        if cfg.pca_init and resumed is None:  # a checkpoint's encoder replaces the warm start
-            target = pca_init_target(inputs, cfg.n_components, generator)
-            fit_to_target(encoder, inputs, target, cfg.learning_rate, generator)
-        timings["init"] = _lap(clock, device)
-
-        if resumed is not None:
-            check_state_fits(resumed.state, resume_from, encoder, device)
-
-        clock = time.perf_counter()
-        losses = train_umap(
-            encoder,
-            inputs,
-            graph.to(device),
-            a=a,
-            b=b,
-            n_epochs=n_epochs,
-            batch_size=cfg.batch_size,
-            negative_sample_rate=cfg.negative_sample_rate,
-            learning_rate=cfg.learning_rate,
-            generator=generator,
-            callback=callback,
-            verbose=cfg.verbose,
-            initial_state=resumed.state if resumed is not None else None,
-            checkpointer=checkpointer,
-            mixed_precision=cfg.mixed_precision,
-            compile_step=cfg.compile,
-            input_dropout=cfg.input_dropout,
-        )
-        timings["train"] = _lap(clock, device)
-        progress.stage, progress.epochs = "the final embedding", n_epochs
-
-        clock = time.perf_counter()
-        # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
-        ran = cfg.replace(seed=seed, n_epochs=n_epochs)
-        fitted = FittedUmap(encoder, standardizer, ran, a, b, losses=losses)
-        fitted.embedding = fitted.transform(x.cpu().numpy())
-        bad_rows = int((~np.isfinite(fitted.embedding)).any(axis=1).sum())
-        if bad_rows:
-            raise TrainingDiverged(
-                f"the encoder maps {bad_rows} of the {x.shape[0]} rows of X to NaN or infinity "
-                f"although the loss stayed finite (last epoch's loss {losses[-1]:.4g}); lower "
-                "learning_rate or check the input's scale"
-            )
-        timings["embed"] = _lap(clock, device)
-
+        n_epochs = progress.n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
+        with stages.run("init", "the encoder's initialisation"):
+            start = _init(x, cfg, self.encoder, plan, device)
+        with stages.run("train", "training"):
+            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback)
+        progress.epochs = n_epochs
+        with stages.run("embed", "the final embedding"):
+            # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
+            ran = cfg.replace(seed=plan.seed, n_epochs=n_epochs)
+            fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
+            fitted.embedding = _embed(fitted, x)
         if cfg.keep_training_data:
-            clock = time.perf_counter()
-            fitted.training_index = TrainingIndex.build(
-                x,
-                torch.from_numpy(fitted.embedding),
-                cfg.metric,
-                cfg.refine_sketch_dims,
-                torch.Generator().manual_seed(seed),
-            ).to(device)
-            timings["index"] = _lap(clock, device)
-        fitted.timings = timings
-        log.info("fit timings: %s", ", ".join(f"{k} {v:.3g} s" for k, v in timings.items()))
+            with stages.run("index", "the training index"):
+                fitted.training_index = _index(x, fitted.embedding, cfg, plan.seed, device)
+        fitted.timings = stages.timings
+        log.info("fit timings: %s", ", ".join(f"{k} {v:.3g} s" for k, v in stages.timings.items()))
         return fitted
 
     def __repr__(self) -> str:
@@ -312,6 +209,141 @@ class _Progress:
         self.stage = "the input checks"
         self.epochs = 0  # epochs finished, once training is over
         self.n_epochs: int | None = None  # the epochs to run, once chosen
+
+
+class _Stages:
+    """Runs the stages of a fit: names each for `_Progress` and times it (`FittedUmap.timings`)."""
+
+    def __init__(self, progress: _Progress, device: torch.device) -> None:
+        self.progress = progress
+        self.device = device
+        self.timings: dict[str, float] = {}
+
+    @contextlib.contextmanager
+    def run(self, name: str, description: str) -> Iterator[None]:
+        self.progress.stage = description
+        clock = time.perf_counter()
+        yield
+        self.timings[name] = _lap(clock, self.device)
+
+
+class _Start(NamedTuple):
+    """What the initialisation stage hands to training."""
+
+    standardizer: Standardizer
+    inputs: torch.Tensor  # the standardised input, on the fit's device
+    encoder: nn.Module
+    generator: torch.Generator
+
+
+def _validate(data: Any, cfg: UmapConfig) -> torch.Tensor:
+    """The one check of the input: a finite float32 matrix, enough rows, not all alike.
+
+    Every later stage takes the tensor returned here as it is, without checking it again.
+    """
+    x = as_float32_matrix(data, "X")
+    check_enough_points(x.shape[0], cfg.n_neighbors)
+    check_not_constant(x, "X")
+    return x
+
+
+def _knn(x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device) -> KnnGraph:
+    return build_knn(
+        _knn_input(x),
+        cfg.n_neighbors,
+        cfg.metric,
+        cfg.knn_method,
+        seed=seed,
+        device=device,
+        verbose=cfg.verbose,
+        precision=cfg.knn_precision,
+    )
+
+
+def _graph(knn: KnnGraph, cfg: UmapConfig) -> tuple[FuzzyGraph, float, float]:
+    """The fuzzy graph, and the ``a``, ``b`` of the embedding's membership curve."""
+    a, b = find_ab_params(cfg.spread, cfg.min_dist)
+    return fuzzy_simplicial_set(knn), a, b
+
+
+def _init(
+    x: torch.Tensor,
+    cfg: UmapConfig,
+    template: nn.Module | None,
+    plan: CheckpointPlan,
+    device: torch.device,
+) -> _Start:
+    """Standardise, build (or copy) the encoder and warm-start it on PCA unless resuming."""
+    standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
+    inputs = standardizer(x.to(device))
+    encoder = copy.deepcopy(template)  # never train the caller's module in place
+    if encoder is None:
+        init = torch.Generator().manual_seed(plan.seed)
+        encoder = build_encoder(x.shape[1], cfg.hidden_layers, cfg.n_components, init)
+    encoder = encoder.to(device).train()
+    generator = torch.Generator(device=device).manual_seed(plan.seed)
+    if cfg.pca_init and plan.resumed is None:  # a checkpoint's encoder replaces the warm start
+        target = pca_init_target(inputs, cfg.n_components, generator)
+        fit_to_target(encoder, inputs, target, cfg.learning_rate, generator)
+    plan.check_encoder(encoder, device)
+    return _Start(standardizer, inputs, encoder, generator)
+
+
+def _train(
+    start: _Start,
+    graph: FuzzyGraph,
+    cfg: UmapConfig,
+    a: float,
+    b: float,
+    n_epochs: int,
+    plan: CheckpointPlan,
+    callback: Callback | None,
+) -> list[float]:
+    return train_umap(
+        start.encoder,
+        start.inputs,
+        graph,
+        a=a,
+        b=b,
+        n_epochs=n_epochs,
+        batch_size=cfg.batch_size,
+        negative_sample_rate=cfg.negative_sample_rate,
+        learning_rate=cfg.learning_rate,
+        generator=start.generator,
+        callback=callback,
+        verbose=cfg.verbose,
+        initial_state=plan.initial_state,
+        checkpointer=plan.checkpointer(graph),
+        mixed_precision=cfg.mixed_precision,
+        compile_step=cfg.compile,
+        input_dropout=cfg.input_dropout,
+    )
+
+
+def _embed(fitted: FittedUmap, x: torch.Tensor) -> np.ndarray:
+    """The training data's embedding: `FittedUmap.transform` less its input check (``x`` is
+    validated already), so no second check and no copy of the data."""
+    embedding = fitted._embed(x, TRANSFORM_BATCH).cpu().numpy()
+    bad_rows = int((~np.isfinite(embedding)).any(axis=1).sum())
+    if bad_rows:
+        raise TrainingDiverged(
+            f"the encoder maps {bad_rows} of the {x.shape[0]} rows of X to NaN or infinity "
+            f"although the loss stayed finite (last epoch's loss {fitted.losses[-1]:.4g}); "
+            "lower learning_rate or check the input's scale"
+        )
+    return embedding
+
+
+def _index(
+    x: torch.Tensor, embedding: np.ndarray, cfg: UmapConfig, seed: int, device: torch.device
+) -> TrainingIndex:
+    return TrainingIndex.build(
+        x,
+        torch.from_numpy(embedding),
+        cfg.metric,
+        cfg.refine_sketch_dims,
+        torch.Generator().manual_seed(seed),
+    ).to(device)
 
 
 def _check_checkpoint_args(

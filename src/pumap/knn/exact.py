@@ -1,4 +1,4 @@
-"""k-nearest-neighbour graphs: exact blocked search on any torch device, or NN-Descent.
+"""Exact k nearest neighbours: blocked search on any torch device, and a differentiable one.
 
 The exact search never holds an n x n matrix: it computes the pairwise distances of a block of
 query rows against all points, keeps the k smallest per row, and moves on. The block size
@@ -8,56 +8,23 @@ follows from a memory budget.
 from __future__ import annotations
 
 import contextlib
-import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import torch
 
-from .config import KNN_PRECISIONS, METRICS, NNDESCENT_THRESHOLD
+from ..config import KNN_PRECISIONS
+from ..preprocess import as_float32_matrix
+from .base import COSINE_EPS, KnnGraph, check_metric
+from .budget import (
+    block_rows_for_budget,
+    default_memory_budget,
+    n_candidates,
+    refine_rows_for_budget,
+)
 
-log = logging.getLogger(__name__)
-
-DEFAULT_MEMORY_BUDGET = 256 * 2**20  # bytes of working memory for one block of the exact search
-# On a GPU the budget follows the free memory: this share of it, within these bounds.
-GPU_BUDGET_SHARE = 0.25
-GPU_BUDGET_MAX = 8 * 2**30
-_COSINE_EPS = 1e-12
-_CANDIDATE_MARGIN = 8  # extra candidates per row whose distances are recomputed exactly
-# TF32 and bfloat16 products round the inputs to 10 and 7 mantissa bits: keep more candidates.
-_LOW_PRECISION_MARGIN = 2
-_REFINE_CHUNK_BYTES = 16 * 2**20  # largest buffer of gathered candidates for the refinement
 _TERMS_CHUNK_BYTES = 4 * 2**20  # float64 scratch for the per-point terms
-
-
-@dataclass(frozen=True)
-class KnnGraph:
-    """The k nearest neighbours of every point, the point itself excluded.
-
-    Attributes
-    ----------
-    indices : torch.Tensor
-        ``(n, k)`` int64, neighbours of each row sorted by increasing distance.
-    distances : torch.Tensor
-        ``(n, k)`` float32 distances matching ``indices``.
-    """
-
-    indices: torch.Tensor
-    distances: torch.Tensor
-
-    @property
-    def n_samples(self) -> int:
-        return int(self.indices.shape[0])
-
-    @property
-    def k(self) -> int:
-        return int(self.indices.shape[1])
-
-    def to(self, device: torch.device | str) -> KnnGraph:
-        return KnnGraph(self.indices.to(device), self.distances.to(device))
 
 
 def pairwise_distances(x: torch.Tensor, y: torch.Tensor, metric: str = "euclidean") -> torch.Tensor:
@@ -67,10 +34,10 @@ def pairwise_distances(x: torch.Tensor, y: torch.Tensor, metric: str = "euclidea
     ``sqrt(max(|x|^2 + |y|^2 - 2 x.y, 0))``; cosine distances are ``1 - x.y / (|x| |y|)``
     (a zero vector is at distance 1 from everything). Differentiable.
     """
-    _check_metric(metric)
+    check_metric(metric)
     if metric == "cosine":
-        xn = x / x.norm(dim=1, keepdim=True).clamp_min(_COSINE_EPS)
-        yn = y / y.norm(dim=1, keepdim=True).clamp_min(_COSINE_EPS)
+        xn = x / x.norm(dim=1, keepdim=True).clamp_min(COSINE_EPS)
+        yn = y / y.norm(dim=1, keepdim=True).clamp_min(COSINE_EPS)
         return (1.0 - xn @ yn.T).clamp_min(0.0)
     sq = torch.addmm((x * x).sum(dim=1, keepdim=True), x, y.T, beta=1.0, alpha=-2.0)
     sq = sq + (y * y).sum(dim=1)
@@ -105,38 +72,6 @@ class TopK(torch.autograd.Function):
 def knn_topk(dist: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Differentiable row-wise top-k smallest of ``dist``: ``(values, indices)``."""
     return TopK.apply(dist, k)
-
-
-def block_rows_for_budget(
-    n: int, d: int, k: int, memory_budget: int, precision: str = "float32"
-) -> int:
-    """Rows per block so that one block's scores and candidates fit the budget.
-
-    One query row costs its ``n`` float32 scores (and ``n`` bfloat16 products under
-    ``precision="bfloat16"``), its centred copy and its candidates; the refinement buffer
-    (`_refine_bytes`) is set aside from the budget first.
-    """
-    kc = _n_candidates(n, k, precision)
-    per_row = 4 * (n + d + 6 * kc) + 64
-    if precision == "bfloat16":
-        per_row += 2 * (n + d)
-    available = memory_budget - _refine_bytes(memory_budget)
-    return int(max(1, min(n, available // per_row)))
-
-
-def _refine_bytes(memory_budget: int) -> int:
-    """Bytes of the refinement buffer: an eighth of the budget, at most 16 MiB.
-
-    The gathered candidates are reused chunk after chunk and best kept cache-sized; a bigger
-    buffer buys nothing.
-    """
-    return min(memory_budget // 8, _REFINE_CHUNK_BYTES)
-
-
-def _refine_rows_for_budget(n: int, d: int, kc: int, memory_budget: int) -> int:
-    """Rows per refinement chunk: each row gathers its ``kc`` candidates, ``kc * d`` floats."""
-    per_row = 4 * (kc * (d + 8) + d) + 64
-    return int(max(1, min(n, _refine_bytes(memory_budget) // per_row)))
 
 
 def exact_knn(
@@ -185,13 +120,30 @@ def exact_knn(
     KnnGraph
         On ``device``. Differentiable with respect to ``data`` when it requires grad.
     """
-    from .preprocess import as_float32_matrix
-
-    _check_metric(metric)
+    check_metric(metric)
     if isinstance(data, torch.Tensor) and data.requires_grad:
         x = data
     else:
         x = as_float32_matrix(data, "data")
+    return exact_search(
+        x, k, metric, device=device, memory_budget=memory_budget, block_rows=block_rows,
+        precision=precision,
+    )
+
+
+def exact_search(
+    x: torch.Tensor,
+    k: int,
+    metric: str = "euclidean",
+    *,
+    device: str | torch.device | None = None,
+    memory_budget: int | None = None,
+    block_rows: int | None = None,
+    precision: str = "float32",
+) -> KnnGraph:
+    """`exact_knn` of a matrix already checked: a finite float32 2-D tensor (or one that
+    requires grad). The data is not checked again; the other arguments are."""
+    check_metric(metric)
     if device is not None:
         x = x.to(device)
     n, d = x.shape
@@ -208,23 +160,10 @@ def exact_knn(
     rows = block_rows or block_rows_for_budget(n, d, k, memory_budget, precision)
     if x.requires_grad:
         return _exact_knn_autograd(x, k, metric, rows)
-    kc = _n_candidates(n, k, precision)
-    refine_rows = block_rows or _refine_rows_for_budget(n, d, kc, memory_budget)
+    kc = n_candidates(n, k, precision)
+    refine_rows = block_rows or refine_rows_for_budget(n, d, kc, memory_budget)
     with torch.no_grad(), _tf32_products(x.device, precision == "tf32"):
         return _exact_knn_search(x, k, metric, rows, refine_rows, precision)
-
-
-def default_memory_budget(device: torch.device) -> int:
-    """Working memory of the exact search on ``device``: `DEFAULT_MEMORY_BUDGET`, and on CUDA
-    the budget `gpu_memory_budget` makes of the free memory now."""
-    if device.type == "cuda":
-        return gpu_memory_budget(int(torch.cuda.mem_get_info(device)[0]))
-    return DEFAULT_MEMORY_BUDGET
-
-
-def gpu_memory_budget(free_bytes: int) -> int:
-    """`GPU_BUDGET_SHARE` of ``free_bytes``, within ``[DEFAULT_MEMORY_BUDGET, GPU_BUDGET_MAX]``."""
-    return int(min(GPU_BUDGET_MAX, max(DEFAULT_MEMORY_BUDGET, GPU_BUDGET_SHARE * free_bytes)))
 
 
 @contextlib.contextmanager
@@ -252,12 +191,6 @@ def _tf32_products(device: torch.device, enabled: bool) -> Iterator[None]:
         matmul.fp32_precision = previous
 
 
-def _n_candidates(n: int, k: int, precision: str = "float32") -> int:
-    """Candidates kept per row before refinement: a margin against the products' rounding."""
-    wanted = k + _CANDIDATE_MARGIN if precision == "float32" else _LOW_PRECISION_MARGIN * k + 8
-    return max(1, min(n - 1, wanted))
-
-
 def _exact_knn_search(
     x: torch.Tensor, k: int, metric: str, rows: int, refine_rows: int, precision: str = "float32"
 ) -> KnnGraph:
@@ -271,7 +204,7 @@ def _exact_knn_search(
     product) or would pile up in the C allocator's heap, raising the resident memory.
     """
     n, d = x.shape
-    kc = _n_candidates(n, k, precision)
+    kc = n_candidates(n, k, precision)
     rows, refine_rows = min(rows, n), min(refine_rows, n)
     mean, col_term = _column_terms(x, metric)
     inv_norm = col_term if metric == "cosine" else None
@@ -358,7 +291,7 @@ def _column_terms(x: torch.Tensor, metric: str) -> tuple[torch.Tensor | None, to
     if metric == "cosine":
         for start, stop, block in chunks():
             torch.linalg.vector_norm(block, dim=1, out=terms[start:stop])
-        return None, (1.0 / terms.clamp_min(_COSINE_EPS)).to(x.dtype)
+        return None, (1.0 / terms.clamp_min(COSINE_EPS)).to(x.dtype)
     total = torch.zeros(d, dtype=torch.float64, device=x.device)
     for _, _, block in chunks():
         total += block.sum(dim=0)
@@ -409,7 +342,7 @@ def _refine(
         scale = inv_norm[start:stop, None]
         unit = neighbours.mul_(inv_norm[idx][..., None]).sub_((xb * scale)[:, None, :])
         dist = unit.square_().sum(dim=-1).mul_(0.5)
-        zero = inv_norm >= 0.5 / _COSINE_EPS  # zero rows: distance 1 from everything
+        zero = inv_norm >= 0.5 / COSINE_EPS  # zero rows: distance 1 from everything
         dist = torch.where(zero[idx] | zero[start:stop, None], 1.0, dist)
     else:
         dist = torch.linalg.vector_norm(neighbours.sub_(xb[:, None, :]), dim=-1)
@@ -418,78 +351,3 @@ def _refine(
     return dist, idx.gather(1, order)
 
 
-def nndescent_knn(
-    data: Any, k: int, metric: str = "euclidean", *, seed: int | None = None, verbose: bool = False
-) -> KnnGraph:
-    """Approximate k nearest neighbours with NN-Descent (pynndescent), self excluded, on CPU."""
-    from .preprocess import as_float32_matrix
-
-    _check_metric(metric)
-    x = as_float32_matrix(data, "data").cpu().numpy()
-    n = x.shape[0]
-    if k >= n:
-        raise ValueError(f"k must be smaller than the number of points ({n}), got k={k}")
-    try:
-        from pynndescent import NNDescent
-    except ImportError as err:  # pragma: no cover - pynndescent is a dependency
-        raise ImportError(
-            "knn_method='nndescent' needs pynndescent: pip install pynndescent"
-        ) from err
-    index = NNDescent(
-        x,
-        metric=metric,
-        n_neighbors=min(k + 1, n),
-        random_state=seed,
-        low_memory=True,
-        verbose=verbose,
-        compressed=True,
-    )
-    indices, distances = index.neighbor_graph
-    return _drop_self(np.asarray(indices), np.asarray(distances), k)
-
-
-def _drop_self(indices: np.ndarray, distances: np.ndarray, k: int) -> KnnGraph:
-    """Remove each row's own index (or its last column when absent) and keep k columns."""
-    n = indices.shape[0]
-    is_self = indices == np.arange(n)[:, None]
-    no_self = ~is_self.any(axis=1)
-    is_self[no_self, -1] = True
-    keep = ~is_self & (indices >= 0)  # NN-Descent marks missing neighbours with -1
-    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
-    idx = np.take_along_axis(indices, order, axis=1)
-    dist = np.take_along_axis(distances, order, axis=1)
-    if (idx < 0).any():
-        raise RuntimeError(
-            "NN-Descent returned fewer neighbours than asked; use knn_method='exact'"
-        )
-    return KnnGraph(
-        torch.from_numpy(idx.astype(np.int64)), torch.from_numpy(dist.astype(np.float32))
-    )
-
-
-def build_knn(
-    x: torch.Tensor,
-    k: int,
-    metric: str,
-    method: str,
-    *,
-    seed: int | None,
-    device: torch.device,
-    verbose: bool = False,
-    precision: str = "float32",
-) -> KnnGraph:
-    """Choose the k-NN method (``"auto"``: exact up to the threshold) and run it on ``device``.
-
-    ``precision`` is the exact search's (`exact_knn`); NN-Descent ignores it.
-    """
-    if method == "auto":
-        method = "exact" if x.shape[0] <= NNDESCENT_THRESHOLD else "nndescent"
-    log.info("k-NN graph: %s, k=%d, metric=%s, n=%d", method, k, metric, x.shape[0])
-    if method == "exact":
-        return exact_knn(x, k, metric, device=device, precision=precision)
-    return nndescent_knn(x, k, metric, seed=seed, verbose=verbose).to(device)
-
-
-def _check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")

@@ -1,0 +1,39 @@
+"""k-nearest-neighbour graphs: exact blocked search on any torch device, or NN-Descent.
+
+`exact_knn` and `nndescent_knn` check their input and search; `build_knn` picks the method
+for a fit (on input `Umap.fit` has checked). The modules: `base` (`KnnGraph`), `exact` (the
+blocked search, `pairwise_distances` and the differentiable top-k), `budget` (block sizes
+from a memory budget), `nndescent` and `choose`.
+"""
+
+from .base import COSINE_EPS, KnnGraph
+from .budget import (
+    DEFAULT_MEMORY_BUDGET,
+    GPU_BUDGET_MAX,
+    GPU_BUDGET_SHARE,
+    block_rows_for_budget,
+    default_memory_budget,
+    gpu_memory_budget,
+)
+from .choose import build_knn
+from .exact import TopK, exact_knn, exact_search, knn_topk, pairwise_distances
+from .nndescent import nndescent_knn, nndescent_search
+
+__all__ = [
+    "COSINE_EPS",
+    "DEFAULT_MEMORY_BUDGET",
+    "GPU_BUDGET_MAX",
+    "GPU_BUDGET_SHARE",
+    "KnnGraph",
+    "TopK",
+    "block_rows_for_budget",
+    "build_knn",
+    "default_memory_budget",
+    "exact_knn",
+    "exact_search",
+    "gpu_memory_budget",
+    "knn_topk",
+    "nndescent_knn",
+    "nndescent_search",
+    "pairwise_distances",
+]

@@ -1,0 +1,43 @@
+"""What every k-NN method returns (`KnnGraph`) and the metric check they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from ..config import METRICS
+
+COSINE_EPS = 1e-12  # norms below this count as zero: a zero vector is at distance 1
+
+
+@dataclass(frozen=True)
+class KnnGraph:
+    """The k nearest neighbours of every point, the point itself excluded.
+
+    Attributes
+    ----------
+    indices : torch.Tensor
+        ``(n, k)`` int64, neighbours of each row sorted by increasing distance.
+    distances : torch.Tensor
+        ``(n, k)`` float32 distances matching ``indices``.
+    """
+
+    indices: torch.Tensor
+    distances: torch.Tensor
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.indices.shape[0])
+
+    @property
+    def k(self) -> int:
+        return int(self.indices.shape[1])
+
+    def to(self, device: torch.device | str) -> KnnGraph:
+        return KnnGraph(self.indices.to(device), self.distances.to(device))
+
+
+def check_metric(metric: str) -> None:
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
