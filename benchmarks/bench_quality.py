@@ -189,6 +189,34 @@ def summarise(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def against_umap_learn(results: list[dict], mode: str) -> str:
+    """Per case, pumap's ``mode`` minus umap-learn (means over seeds), and the speed ratio."""
+    mean: dict[tuple[str, str], dict[str, float]] = {}
+    for key in {(r["case"], r["method"]) for r in results}:
+        runs = [r for r in results if (r["case"], r["method"]) == key]
+        part = "transform" if key[1] == "umap-learn" else mode
+        runs = [r for r in runs if part in r]
+        if runs:
+            mean[key] = {k: float(np.mean([r[part][k] for r in runs])) for k in runs[0][part]}
+            mean[key]["seeds"] = len(runs)
+    lines = [
+        f"| case | seeds | pumap {mode} acc - umap-learn | held-out trust - umap-learn | "
+        "speed / umap-learn |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for case in CASES:
+        p, u = mean.get((case, "pumap")), mean.get((case, "umap-learn"))
+        if p is None or u is None:
+            continue
+        lines.append(
+            f"| {case} | {int(min(p['seeds'], u['seeds']))} | "
+            f"{p['heldout_acc'] - u['heldout_acc']:+.4f} | "
+            f"{p['heldout_trust'] - u['heldout_trust']:+.4f} | "
+            f"{p['points_per_s'] / u['points_per_s']:.1f}x |"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist-dir", default=str(HERE.parents[1] / "shared" / "data" / "mnist"))
@@ -198,8 +226,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--wide-cases", default="digits,mnist",
                         help="cases on which pumap-wide runs (it is the slowest)")
     parser.add_argument("--jsonl", help="append every run's measurements here")
+    parser.add_argument("--summarise", nargs="+", metavar="JSONL",
+                        help="only print the tables of earlier runs' --jsonl files")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+
+    if args.summarise:
+        results = [
+            json.loads(line) for path in args.summarise
+            for line in Path(path).read_text().splitlines() if line.strip()
+        ]
+        print(summarise(results))
+        for mode in ("forward", "refine30", "refine100"):
+            print(f"\n{against_umap_learn(results, mode)}")
+        return 0
 
     if args.child:
         method, case, seed = args.child
@@ -238,6 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"machine: {json.dumps(machine_info())}")
     print(f"command: python benchmarks/bench_quality.py {' '.join(sys.argv[1:])}")
     print(summarise(results))
+    for mode in ("forward", "refine30", "refine100"):
+        print(f"\n{against_umap_learn(results, mode)}")
     return 0
 
 
