@@ -272,7 +272,7 @@ def refine_layout(
         update = pull.sum(dim=1)
         # negative_sample_rate negatives per applied edge, point after point: (owner, draw)
         counts = due.sum(dim=1).to(torch.int64) * negative_sample_rate
-        owner = torch.repeat_interleave(points, counts)
+        owner = torch.repeat_interleave(points, counts)  # its size: one host read per epoch
         if owner.numel():
             picks = torch.randint(
                 reference.shape[0], (owner.shape[0],), generator=generator, device=y.device
