@@ -54,6 +54,27 @@ class EpochProgress:
 Callback = Callable[[EpochProgress], None]
 
 
+@dataclass(frozen=True)
+class LossTerm:
+    """A term added to the UMAP loss at every optimiser step (a decoder's reconstruction
+    error, a landmark penalty, ...).
+
+    Attributes
+    ----------
+    loss : callable
+        Called with no argument once per step, after the UMAP loss of the batch; returns a
+        scalar tensor on the training device, already weighted. Any randomness must come
+        from a generator the term owns, seeded from the fit's seed, to keep fits
+        deterministic.
+    parameters : tuple of torch.nn.Parameter
+        Parameters that only this term uses (a decoder's); Adam trains them with the
+        encoder's. Empty when the term only involves the encoder.
+    """
+
+    loss: Callable[[], torch.Tensor]
+    parameters: tuple[nn.Parameter, ...] = ()
+
+
 class TrainingDiverged(FloatingPointError):  # noqa: N818 - public name
     """The loss became NaN or infinite; the message names the last good epoch."""
 
@@ -135,6 +156,7 @@ def train_umap(
     mixed_precision: bool = False,
     compile_step: bool = False,
     input_dropout: float = 0.0,
+    extra_terms: tuple[LossTerm, ...] = (),
 ) -> list[float]:
     """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
 
@@ -157,6 +179,9 @@ def train_umap(
         Probability with which each step zeroes each input value (the others are scaled by
         ``1 / (1 - p)``), drawn from ``generator``: an augmentation that makes the encoder
         generalise to new points; ``transform`` never drops anything.
+    extra_terms : tuple of LossTerm
+        Added to every step's loss; their parameters are trained by the same Adam (and
+        saved with it in checkpoints). The reported losses include them.
 
     Raises
     ------
@@ -169,7 +194,10 @@ def train_umap(
     """
     batch_size = min(batch_size, graph.n_edges)  # a bigger batch only repeats edges
     sampler = EdgeSampler(graph, batch_size, negative_sample_rate, generator)
-    optimizer = torch.optim.Adam(encoder.parameters(), lr=learning_rate)
+    trained = list(encoder.parameters())
+    for term in extra_terms:
+        trained.extend(term.parameters)
+    optimizer = torch.optim.Adam(trained, lr=learning_rate)
     per_epoch = steps_per_epoch(graph.n_edges, batch_size)
     total = per_epoch * n_epochs
     embed_all = 2 * batch_size >= x.shape[0]
@@ -198,6 +226,8 @@ def train_umap(
                     group["lr"] = learning_rate * (1.0 - step / total)
                 batch = sampler.sample()
                 loss = step_loss(batch.points, batch.negative_head, batch.negative_tail)
+                for term in extra_terms:
+                    loss = loss + term.loss()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
