@@ -8,6 +8,8 @@ peak resident memory; then the ratios pumap / umap-learn.
 
     python benchmarks/bench_umap.py --data-dir ../shared/data/mnist
     python benchmarks/bench_umap.py --data-dir ../shared/data/mnist --libs pumap --set n_epochs=20
+    # 50,000 x 100 Gaussian clusters (pumap.datasets.make_clusters, 10 clusters): 40,000 fitted
+    python benchmarks/bench_umap.py --data clusters --n-train 40000 --n-test 10000 --dims 100
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ from pathlib import Path
 import numpy as np
 
 
-def split(data_dir: str, n_train: int, seed: int) -> tuple[np.ndarray, ...]:
-    from pumap.datasets import load_mnist
+def split(args: argparse.Namespace) -> tuple[np.ndarray, ...]:
+    from pumap.datasets import load_mnist, make_clusters
 
-    x, y = load_mnist(data_dir)
+    n_train, seed = args.n_train, args.seed
+    if args.data == "clusters":
+        x, y = make_clusters(n_train + args.n_test, args.dims, n_clusters=10, seed=seed)
+    else:
+        x, y = load_mnist(args.data_dir)
     order = np.random.default_rng(seed).permutation(len(x))
     train, test = order[:n_train], order[n_train:]
     return x[train], y[train], x[test], y[test]
@@ -47,7 +53,7 @@ def quality(x_train, y_train, e_train, e_test, y_test) -> dict[str, float]:
 
 def run_one(lib: str, args: argparse.Namespace) -> dict:
     """Fit and transform with one library in this process; return the measurements."""
-    x_train, y_train, x_test, y_test = split(args.data_dir, args.n_train, args.seed)
+    x_train, y_train, x_test, y_test = split(args)
     result: dict = {"lib": lib, "threads": args.threads}
     if args.threads:
         import torch
@@ -88,7 +94,10 @@ def run_one(lib: str, args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", required=True, help="folder with the MNIST IDX gz files")
+    parser.add_argument("--data", default="mnist", choices=["mnist", "clusters"])
+    parser.add_argument("--data-dir", help="folder with the MNIST IDX gz files (--data mnist)")
+    parser.add_argument("--n-test", type=int, default=10000, help="clusters: held-out points")
+    parser.add_argument("--dims", type=int, default=100, help="clusters: dimensions")
     parser.add_argument("--libs", default="pumap,umap-learn", help="comma-separated")
     parser.add_argument("--n-train", type=int, default=8000)
     parser.add_argument("--n-neighbors", type=int, default=15, help="pumap's count (self excluded)")
@@ -104,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="also write the results here")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.data == "mnist" and not args.data_dir:
+        parser.error("--data mnist needs --data-dir (the folder with MNIST's IDX gz files)")
 
     if args.child:
         print(json.dumps(run_one(args.child, args)))
