@@ -119,7 +119,7 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     from pumap.knn import build_knn
     from pumap.preprocess import Standardizer, as_float32_matrix
     from pumap.trainer import train_umap
-    from pumap.warmstart import fit_to_target, pca_init_target
+    from pumap.warmstart import warm_start
 
     cfg = UmapConfig(n_epochs=args.epochs, knn_method=args.knn_method, seed=args.seed)
     x = as_float32_matrix(_data(args.n, args.dims, args.seed))
@@ -152,9 +152,7 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
             args.dims, cfg.hidden_layers, cfg.n_components, torch.Generator().manual_seed(0)
         )
         generator = torch.Generator().manual_seed(0)
-        target = pca_init_target(inputs, cfg.n_components, generator)
-        fit_to_target(encoder, inputs, target, cfg.learning_rate, generator)
-        del target
+        warm_start(encoder, inputs, cfg.n_components, cfg.learning_rate, generator)
     record("standardize+pca_init", mem, time.perf_counter() - start)
     start = time.perf_counter()
     with PeakMemory() as mem:

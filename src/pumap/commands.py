@@ -343,6 +343,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             info["parameters"] = sum(p.numel() for p in fitted.encoder.parameters())
             if fitted.embedding is not None:
                 info["embedding_shape"] = list(np.shape(fitted.embedding))
+        info["knn"] = meta.get("pumap.knn")
         index = meta.get("pumap.training_index")
         info["training_index"] = (
             None

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 METRICS = ("euclidean", "cosine")
-KNN_METHODS = ("auto", "exact", "nndescent")
+KNN_METHODS = ("auto", "exact", "nndescent", "ivf")
 KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
 # Beyond ~3e37 torch's float32 Adam arithmetic overflows with a RuntimeError that names no
 # option, so such values are refused here; large values below it diverge and raise
@@ -23,6 +23,13 @@ MAX_LEARNING_RATE = 1e30
 # of numba compilation first, and beats the exact search from ~57k points at d=784 and ~131k
 # at d=64 (2-core CPU); 80k keeps the worst slowdown either way near 2-2.5x.
 NNDESCENT_THRESHOLD = 80_000
+# On CUDA and MPS, `knn_method="auto"` is exact up to this many points and IVF (`pumap.knn.ivf`)
+# above (NN-Descent for metrics IVF lacks). Not a measured crossover (no GPU was lent when it
+# was set): on an H200 the exact search took 0.2 s at 1e5 points and 18.4 s at 1e6 (d = 64),
+# growing as n**2, while IVF's work grows as n**1.5 (about sqrt(n) clusters, 16 probed), so
+# IVF is ~60x less arithmetic at 1e6 and ~8x at 1e5 points; the exact search is kept where it
+# costs under a few seconds.
+GPU_EXACT_THRESHOLD = 500_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -158,8 +165,12 @@ class UmapConfig:
         Dimensions of the training index: each training row is kept as its projection on the
         data's leading principal axes (``n * refine_sketch_dims`` float32 numbers, plus the
         axes). ``None`` keeps the rows themselves (exact neighbour search, ``n * d`` numbers).
-    knn_method : {"auto", "exact", "nndescent"}
-        ``"auto"`` is exact up to ``NNDESCENT_THRESHOLD`` points and NN-Descent above.
+    knn_method : {"auto", "exact", "nndescent", "ivf"}
+        ``"auto"`` decides per device (`pumap.knn.choose_method`): on the CPU exact up to
+        ``NNDESCENT_THRESHOLD`` points and NN-Descent above; on CUDA and MPS exact up to
+        ``GPU_EXACT_THRESHOLD`` points and IVF (`pumap.knn.ivf_search`, approximate, on the
+        device) above. The method used and, for approximate ones, an estimate of its recall
+        are in ``FittedUmap.knn_info``, the log and ``pumap info``.
     knn_precision : {"float32", "tf32", "bfloat16"}
         Arithmetic of the exact search's block products (`pumap.knn.exact_knn`): the
         candidates' distances are recomputed in float32 in every case, so a lower precision

@@ -38,6 +38,11 @@ class FittedUmap:
     training_index : TrainingIndex, optional
         What ``transform(X, refine=True)`` needs of the training data (kept when the fit's
         ``keep_training_data`` is on).
+    knn_info : dict, optional
+        How the fit built its k-NN graph: ``method`` (the one ``knn_method`` chose),
+        ``requested`` (``knn_method`` itself) and ``recall``, for an approximate method the
+        share of true neighbours found on ``recall_queries`` rows searched exactly (None for
+        the exact search). Saved in the model file; None for files written before 0.2.
     """
 
     def __init__(
@@ -50,6 +55,7 @@ class FittedUmap:
         embedding: np.ndarray | None = None,
         losses: list[float] | None = None,
         training_index: TrainingIndex | None = None,
+        knn_info: dict[str, Any] | None = None,
     ) -> None:
         self.encoder = encoder.eval()
         self.standardizer = standardizer
@@ -60,6 +66,7 @@ class FittedUmap:
         self.losses = list(losses or [])
         self.timings: dict[str, float] = {}
         self.training_index = training_index
+        self.knn_info = knn_info
 
     @property
     def n_features(self) -> int:

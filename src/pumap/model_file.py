@@ -50,7 +50,7 @@ MODEL_KEYS: dict[str, str] = {
     "pumap.losses": "json",
 }
 # Keys a model file may lack (older files do).
-OPTIONAL_MODEL_KEYS: dict[str, str] = {"pumap.training_index": "json"}
+OPTIONAL_MODEL_KEYS: dict[str, str] = {"pumap.training_index": "json", "pumap.knn": "json"}
 KEY_KINDS = {**MODEL_KEYS, **OPTIONAL_MODEL_KEYS}
 
 
@@ -119,6 +119,8 @@ def model_payload(
             "dims": int(index.points.shape[1]),
             "sketch": index.axes is not None,
         }
+    if getattr(fitted, "knn_info", None) is not None:
+        metadata["pumap.knn"] = dict(fitted.knn_info)
     return metadata, tensors
 
 
@@ -170,6 +172,9 @@ def check_model_metadata(path: Path, metadata: dict[str, Any]) -> dict[str, Any]
         raise ModelFormatError(
             path, f"metadata pumap.training_index has an invalid value: {index_meta!r}"
         )
+    knn_meta = metadata.get("pumap.knn")
+    if knn_meta is not None and not isinstance(knn_meta, dict):
+        raise ModelFormatError(path, f"metadata pumap.knn has an invalid value: {knn_meta!r}")
     if not all(v is None or isinstance(v, (int, float)) for v in metadata["pumap.losses"]):
         raise ModelFormatError(path, "metadata pumap.losses must be a list of numbers")
     return metadata

@@ -35,8 +35,18 @@ def principal_axes(
     c = min(n_axes, n, d)
     width = min(c + OVERSAMPLING, n, d)
     probe = torch.randn(d, width, generator=generator, device=x.device, dtype=x.dtype)
-    basis = torch.linalg.qr(xc @ probe).Q
+    basis = _orthonormal(xc @ probe)
     for _ in range(POWER_ITERATIONS):
-        basis = torch.linalg.qr(xc @ (xc.T @ basis)).Q
-    _, _, vh = torch.linalg.svd(basis.T @ xc, full_matrices=False)
-    return mean, vh[:c]
+        basis = _orthonormal(xc @ (xc.T @ basis))
+    _, _, vh = torch.linalg.svd((basis.T @ xc).cpu(), full_matrices=False)
+    return mean, vh[:c].to(x.device)
+
+
+def _orthonormal(a: torch.Tensor) -> torch.Tensor:
+    """An orthonormal basis of the columns of the tall, thin ``a``, on ``a``'s device.
+
+    The factorisation runs on the CPU: ``a`` has a few columns, so its copies are small,
+    while the first QR on a GPU loads the device's solver library (cuSOLVER), a one-off
+    stall of seconds per process that the products around it do not pay.
+    """
+    return torch.linalg.qr(a.cpu()).Q.to(a.device)

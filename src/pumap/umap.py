@@ -22,7 +22,7 @@ from .device import resolve_device, torch_threads
 from .encoder import build_encoder
 from .fitted import TRANSFORM_BATCH, FittedUmap
 from .graph import FuzzyGraph, fuzzy_simplicial_set
-from .knn import KnnGraph, build_knn
+from .knn import APPROXIMATE_METHODS, KnnGraph, build_knn, choose_method, estimate_recall
 from .loss import find_ab_params
 from .preprocess import (
     Standardizer,
@@ -38,7 +38,7 @@ from .trainer import (
     auto_n_epochs,
     train_umap,
 )
-from .warmstart import fit_to_target, pca_init_target
+from .warmstart import warm_start
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 # power of two for the k-NN search, so that float32 squared distances neither overflow nor
 # underflow (see `_knn_input`).
 KNN_SAFE_EXPONENT = 40
+# Rows searched exactly to estimate an approximate k-NN graph's recall (`FittedUmap.knn_info`):
+# one (rows x n) block of distances, about 1% of the search's own work at n = 1e5.
+KNN_RECALL_QUERIES = 500
 
 
 class Umap:
@@ -176,7 +179,7 @@ class Umap:
         )
         stages = _Stages(progress, device)
         with stages.run("knn", "the k-NN search"):
-            knn = _knn(x, cfg, plan.seed, device)
+            knn, knn_info = _knn(x, cfg, plan.seed, device)
         with stages.run("graph", "the fuzzy graph's construction"):
             graph, a, b = _graph(knn, cfg)
         del knn
@@ -191,6 +194,7 @@ class Umap:
             ran = cfg.replace(seed=plan.seed, n_epochs=n_epochs)
             fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
             fitted.embedding = _embed(fitted, x)
+            fitted.knn_info = knn_info
         if cfg.keep_training_data:
             with stages.run("index", "the training index"):
                 fitted.training_index = _index(x, fitted.embedding, cfg, plan.seed, device)
@@ -247,17 +251,33 @@ def _validate(data: Any, cfg: UmapConfig) -> torch.Tensor:
     return x
 
 
-def _knn(x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device) -> KnnGraph:
-    return build_knn(
-        _knn_input(x),
+def _knn(
+    x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device
+) -> tuple[KnnGraph, dict[str, Any]]:
+    """The k-NN graph, and what was done (`FittedUmap.knn_info`): the method, and for an
+    approximate one its recall estimated on `KNN_RECALL_QUERIES` rows searched exactly."""
+    method = choose_method(x.shape[0], cfg.metric, cfg.knn_method, device)
+    data = _knn_input(x)
+    if method != "nndescent":  # one copy on the device, for the search and the estimate
+        data = data.to(device)
+    knn = build_knn(
+        data,
         cfg.n_neighbors,
         cfg.metric,
-        cfg.knn_method,
+        method,
         seed=seed,
         device=device,
         verbose=cfg.verbose,
         precision=cfg.knn_precision,
     )
+    info: dict[str, Any] = {"method": method, "requested": cfg.knn_method, "recall": None}
+    if method in APPROXIMATE_METHODS:
+        info["recall"] = round(estimate_recall(data.to(device), knn, cfg.metric,
+                                               n_queries=KNN_RECALL_QUERIES, seed=seed), 4)
+        info["recall_queries"] = min(KNN_RECALL_QUERIES, x.shape[0])
+        log.info("k-NN graph by %s: estimated recall %.4f on %d rows searched exactly",
+                 method, info["recall"], info["recall_queries"])
+    return knn, info
 
 
 def _graph(knn: KnnGraph, cfg: UmapConfig) -> tuple[FuzzyGraph, float, float]:
@@ -283,8 +303,7 @@ def _init(
     encoder = encoder.to(device).train()
     generator = torch.Generator(device=device).manual_seed(plan.seed)
     if cfg.pca_init and plan.resumed is None:  # a checkpoint's encoder replaces the warm start
-        target = pca_init_target(inputs, cfg.n_components, generator)
-        fit_to_target(encoder, inputs, target, cfg.learning_rate, generator)
+        warm_start(encoder, inputs, cfg.n_components, cfg.learning_rate, generator)
     plan.check_encoder(encoder, device)
     return _Start(standardizer, inputs, encoder, generator)
 

@@ -3,7 +3,8 @@
 `exact_knn` and `nndescent_knn` check their input and search; `build_knn` picks the method
 for a fit (on input `Umap.fit` has checked). The modules: `base` (`KnnGraph`), `exact` (the
 blocked search, `pairwise_distances` and the differentiable top-k), `budget` (block sizes
-from a memory budget), `nndescent` and `choose`.
+from a memory budget), `nndescent`, `ivf` (clustered search on any torch device) and
+`choose` (the per-device rule).
 """
 
 from .base import COSINE_EPS, KnnGraph
@@ -15,11 +16,13 @@ from .budget import (
     default_memory_budget,
     gpu_memory_budget,
 )
-from .choose import build_knn
+from .choose import APPROXIMATE_METHODS, build_knn, choose_method
 from .exact import TopK, exact_knn, exact_search, knn_topk, pairwise_distances
+from .ivf import estimate_recall, ivf_search
 from .nndescent import nndescent_knn, nndescent_search
 
 __all__ = [
+    "APPROXIMATE_METHODS",
     "COSINE_EPS",
     "DEFAULT_MEMORY_BUDGET",
     "GPU_BUDGET_MAX",
@@ -28,10 +31,13 @@ __all__ = [
     "TopK",
     "block_rows_for_budget",
     "build_knn",
+    "choose_method",
     "default_memory_budget",
+    "estimate_recall",
     "exact_knn",
     "exact_search",
     "gpu_memory_budget",
+    "ivf_search",
     "knn_topk",
     "nndescent_knn",
     "nndescent_search",

@@ -1,4 +1,4 @@
-"""Which k-NN method a fit uses: `build_knn`'s rule (``"auto"``: exact up to a size)."""
+"""Which k-NN method a fit uses: `choose_method`'s per-device rule, and `build_knn`."""
 
 from __future__ import annotations
 
@@ -6,12 +6,32 @@ import logging
 
 import torch
 
-from ..config import NNDESCENT_THRESHOLD
+from ..config import GPU_EXACT_THRESHOLD, NNDESCENT_THRESHOLD
 from .base import KnnGraph
 from .exact import exact_search
+from .ivf import IVF_METRICS, ivf_search
 from .nndescent import nndescent_search
 
 log = logging.getLogger(__name__)
+
+APPROXIMATE_METHODS = ("nndescent", "ivf")
+
+
+def choose_method(n: int, metric: str, method: str, device: torch.device) -> str:
+    """The k-NN method a fit of ``n`` points on ``device`` uses for ``method``.
+
+    ``"auto"``: on the CPU, the exact search up to ``NNDESCENT_THRESHOLD`` points and
+    NN-Descent (pynndescent, CPU) above; on CUDA and MPS, the exact search up to
+    ``GPU_EXACT_THRESHOLD`` points and IVF on the device above (NN-Descent for a metric IVF
+    does not support). Any other ``method`` is returned as it is.
+    """
+    if method != "auto":
+        return method
+    if device.type in ("cuda", "mps"):
+        if n <= GPU_EXACT_THRESHOLD:
+            return "exact"
+        return "ivf" if metric in IVF_METRICS else "nndescent"
+    return "exact" if n <= NNDESCENT_THRESHOLD else "nndescent"
 
 
 def build_knn(
@@ -25,15 +45,16 @@ def build_knn(
     verbose: bool = False,
     precision: str = "float32",
 ) -> KnnGraph:
-    """Choose the k-NN method (``"auto"``: exact up to the threshold) and run it on ``device``.
+    """Run the k-NN ``method`` (``"auto"``: `choose_method`'s) on ``device``.
 
     ``x`` is trusted: a finite float32 matrix as `Umap.fit` checked it (use `exact_knn` or
     `nndescent_knn` on anything else). ``precision`` is the exact search's (`exact_knn`);
-    NN-Descent ignores it.
+    the others ignore it.
     """
-    if method == "auto":
-        method = "exact" if x.shape[0] <= NNDESCENT_THRESHOLD else "nndescent"
+    method = choose_method(x.shape[0], metric, method, device)
     log.info("k-NN graph: %s, k=%d, metric=%s, n=%d", method, k, metric, x.shape[0])
     if method == "exact":
         return exact_search(x, k, metric, device=device, precision=precision)
+    if method == "ivf":
+        return ivf_search(x, k, metric, seed=seed, device=device)
     return nndescent_search(x, k, metric, seed=seed, verbose=verbose).to(device)
