@@ -23,6 +23,7 @@ from .budget import (
     n_candidates,
     refine_rows_for_budget,
 )
+from .topk import smallest_or_largest
 
 _TERMS_CHUNK_BYTES = 4 * 2**20  # float64 scratch for the per-point terms
 
@@ -247,7 +248,7 @@ def _exact_knn_search(
                 torch.add(col_term[None, :], prod, alpha=-2.0, out=scores)
             scores[own, own + start] = math.inf
             largest = False
-        candidates = torch.topk(scores, kc, dim=1, largest=largest, sorted=False)[1]
+        candidates = smallest_or_largest(scores, kc, largest=largest)
         for sub in range(start, stop, refine_rows):
             end = min(sub + refine_rows, stop)
             chosen = candidates[sub - start : end - start]
