@@ -1,4 +1,4 @@
-"""GPU measurements of issue #7 in one command: distances, k-NN, TF32, full fits, transform.
+"""GPU measurements of issues #7 and #13 in one command: distances, k-NN, fits up to 10M, transform.
 
 Prints a markdown report (and writes every number to ``--json``):
 
@@ -13,7 +13,13 @@ Prints a markdown report (and writes every number to ``--json``):
 (d) the k-NN with float32, TF32 and bfloat16 block products (``precision=``), with the
     index match of each against the float64 reference;
 (e) the training options: fits with ``compile`` and ``mixed_precision`` off and on (train
-    seconds, the compilation included, and quality), to decide whether each pays off.
+    seconds, the compilation included, and quality), to decide whether each pays off;
+(f) the k-NN graph of 1,000,000 and 10,000,000 x 64 clusters: the exact search (1M only) and
+    IVF (`pumap.knn.ivf_search`), seconds and recall (estimated on 1,000 rows searched exactly).
+
+The fits of (b) use ``knn_method="auto"`` (the per-device rule) and report the method it
+chose with its estimated recall, and the training loop's cost: nanoseconds per positive edge
+sampled, and the encoder's arithmetic rate (``6 x rows x weights`` FLOP per step).
 
     python benchmarks/bench_gpu.py --mnist-dir ../shared/data/mnist --json gpu.json
     python benchmarks/bench_gpu.py --device cpu --quick            # smoke test, no GPU needed
@@ -44,7 +50,8 @@ from _common import machine_info, markdown_table, reference_knn_torch, synchroni
 
 FULL = {
     "distance_sizes": [1_024, 4_096, 16_384, 65_536],
-    "fit_sizes": [100_000, 1_000_000],
+    "fit_sizes": [100_000, 1_000_000, 10_000_000],
+    "knn_sizes": [1_000_000, 10_000_000],
     "mnist_rows": None,  # the whole 10,000-image test set
     "heldout": 10_000,  # held-out rows of each synthetic fit
     "transform_rows": 10_000_000,
@@ -53,6 +60,7 @@ FULL = {
 QUICK = {
     "distance_sizes": [512, 2_048],
     "fit_sizes": [3_000],
+    "knn_sizes": [20_000],
     "mnist_rows": 3_000,
     "heldout": 600,
     "transform_rows": 200_000,
@@ -249,6 +257,37 @@ def quality(
     }
 
 
+class _TrainingCount:
+    """Records the graph's edges and the steps of the fits' training loops (section (b))."""
+
+    def __init__(self) -> None:
+        import pumap.umap
+
+        self.module = pumap.umap
+        self.original = pumap.umap.train_umap
+        self.n_edges = 0
+        self.steps = 0
+        self.rows_per_step = 0
+        self.weights = 0
+
+    def __enter__(self) -> _TrainingCount:
+        from pumap.trainer import steps_per_epoch
+
+        def counted(encoder, x, graph, **kw):
+            batch = min(kw["batch_size"], graph.n_edges)
+            self.n_edges = graph.n_edges
+            self.steps = steps_per_epoch(graph.n_edges, batch) * kw["n_epochs"]
+            self.rows_per_step = x.shape[0] if 2 * batch >= x.shape[0] else 2 * batch
+            self.weights = sum(p.numel() for p in encoder.parameters())
+            return self.original(encoder, x, graph, **kw)
+
+        self.module.train_umap = counted
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.module.train_umap = self.original
+
+
 def bench_fits(args: argparse.Namespace, plan: dict, device: torch.device) -> tuple[list, Any]:
     """Section (b); returns the rows and the model of the last 64-D fit (for section (c))."""
     from pumap import Umap
@@ -259,18 +298,28 @@ def bench_fits(args: argparse.Namespace, plan: dict, device: torch.device) -> tu
         log(f"  fit: {name} on {device} {options}")
         reset_peak(device)
         clock = time.perf_counter()
-        fitted = Umap(seed=args.seed, verbose=False, device=str(device), **options).fit(x_train)
+        with _TrainingCount() as count:
+            fitted = Umap(seed=args.seed, verbose=False, device=str(device), **options).fit(
+                x_train
+            )
         fit_s = time.perf_counter() - clock
         peak = peak_mib(device)
+        train_s = fitted.timings.get("train", float("nan"))
+        edges_sampled = count.steps * min(fitted.config.batch_size, count.n_edges)
+        encoder_flop = 6.0 * count.rows_per_step * count.weights * count.steps
         e_test = fitted.transform(x_test)
         row = {
             "data": name,
             "train rows": len(x_train),
             "held-out rows": len(x_test),
-            "knn method": args.knn_method,
+            "knn method": (fitted.knn_info or {}).get("method", args.knn_method),
+            "knn recall": (fitted.knn_info or {}).get("recall"),
             "epochs": fitted.config.n_epochs,
+            "edges": count.n_edges,
             "fit s": fit_s,
             **{f"{k} s": v for k, v in fitted.timings.items()},
+            "train ns/edge": 1e9 * train_s / max(1, edges_sampled),
+            "encoder TFLOP/s": encoder_flop / max(train_s, 1e-9) / 1e12,
             "peak GPU MiB": peak,
             **quality(x_train, y_train, fitted.embedding, e_test, y_test, args.seed),
         }
@@ -279,6 +328,45 @@ def bench_fits(args: argparse.Namespace, plan: dict, device: torch.device) -> tu
             model = fitted
         log(f"    {fit_s:.1f} s, {fitted.timings}")
     return rows, model
+
+
+# --- (f): k-NN at scale -----------------------------------------------------------------------
+
+
+def bench_knn_scale(sizes: list[int], device: torch.device, seed: int) -> list[dict]:
+    """Section (f): the exact search (up to 2e6 points) and IVF, timed once each (a warm-up
+    search on 20,000 points first), with the recall estimated on 1,000 rows."""
+    from pumap.datasets import make_clusters
+    from pumap.knn import estimate_recall, exact_search, ivf_search
+
+    warm = torch.from_numpy(make_clusters(20_000, DIM, n_clusters=20, seed=seed)[0]).to(device)
+    exact_search(warm, K, device=device)
+    ivf_search(warm, K, seed=seed, device=device)
+    rows = []
+    for n in sizes:
+        x, _ = make_clusters(n, DIM, n_clusters=20, seed=seed, cluster_std=4.0)
+        x = torch.from_numpy(x).to(device)
+        searches = {"ivf": lambda x=x: ivf_search(x, K, seed=seed, device=device)}
+        if n <= 2_000_000:
+            searches = {"exact": lambda x=x: exact_search(x, K, device=device), **searches}
+        for method, search in searches.items():
+            log(f"  knn: {method} n={n:,}")
+            reset_peak(device)
+            synchronize(device)
+            clock = time.perf_counter()
+            graph = search()
+            synchronize(device)
+            seconds = time.perf_counter() - clock
+            rows.append({
+                "n": n,
+                "method": method,
+                "seconds": seconds,
+                "recall (1,000 rows)": estimate_recall(x, graph, "euclidean", n_queries=1000),
+                "peak GPU MiB": peak_mib(device),
+            })
+            del graph
+        del x
+    return rows
 
 
 # --- (e): training options -------------------------------------------------------------------
@@ -415,13 +503,18 @@ def report(results: dict[str, Any]) -> str:
             "data",
             "train rows",
             "knn method",
+            "knn recall",
             "epochs",
+            "edges",
             "fit s",
             "knn s",
             "graph s",
             "init s",
             "train s",
             "embed s",
+            "index s",
+            "train ns/edge",
+            "encoder TFLOP/s",
             "peak GPU MiB",
             "trustworthiness (10k)",
             "held-out 10-NN acc",
@@ -451,6 +544,10 @@ def report(results: dict[str, Any]) -> str:
         cols = ["data", "compile", "mixed_precision", "epochs", "fit s", "train s",
                 "trustworthiness (10k)", "held-out 10-NN acc"]
         lines.append(markdown_table(results["options"], cols))
+    if "knn_scale" in results:
+        lines += ["", f"## (f) k-NN at scale (d={DIM}, k={K}, clusters)", ""]
+        cols = ["n", "method", "seconds", "recall (1,000 rows)", "peak GPU MiB"]
+        lines.append(markdown_table(results["knn_scale"], cols))
     for note in results.get("notes", []):
         lines.append(f"\nnote: {note}")
     return "\n".join(lines)
@@ -467,8 +564,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--sections",
-        default="distances,fits,transform,options",
-        help="comma list of distances (a and d), fits (b), transform (c), options (e)",
+        default="distances,fits,transform,options,knn",
+        help="comma list of distances (a and d), fits (b), transform (c), options (e), knn (f)",
     )
     parser.add_argument("--fit-sizes", help="comma list of synthetic fit sizes")
     parser.add_argument("--transform-rows", type=int)
@@ -490,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
         plan["transform_rows"] = args.transform_rows
     runs = args.runs or (3 if args.quick else 5)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
-    args.knn_method = args.knn_method or ("auto" if device.type == "cpu" else "exact")
+    args.knn_method = args.knn_method or "auto"  # the per-device rule
     sections = {s.strip() for s in args.sections.split(",") if s.strip()}
 
     results: dict[str, Any] = {"quick": args.quick, "machine": header(device), "notes": []}
@@ -534,6 +631,9 @@ def main(argv: list[str] | None = None) -> int:
     if "options" in sections:
         log("(e) training options")
         results["options"] = bench_options(args, plan, device)
+    if "knn" in sections:
+        log("(f) k-NN at scale: exact and IVF")
+        results["knn_scale"] = bench_knn_scale(plan["knn_sizes"], device, args.seed)
     results["total_s"] = time.perf_counter() - started
 
     print(report(results))

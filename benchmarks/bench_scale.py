@@ -12,6 +12,9 @@ input data and the imported libraries not counted). The parent also records the 
     # 1,000,000-point transform at three batch sizes
     nice -n 10 python benchmarks/bench_scale.py fit --n 200000 --dims 64 --epochs 3
     nice -n 10 python benchmarks/bench_scale.py fit --n 200000 --dims 64 --epochs 3 --breakdown
+    # whole fits with the automatic epochs (issue #13): 200,000 and 1,000,000 points, NN-Descent
+    python benchmarks/bench_scale.py fit --n 200000 --dims 64 --epochs 0
+    python benchmarks/bench_scale.py fit --n 1000000 --dims 64 --epochs 0
     nice -n 10 python benchmarks/bench_scale.py transform --n 1000000 --dims 64 \\
         --batch-sizes 16384,65536,262144 --repeat 3
 
@@ -78,7 +81,7 @@ def worker_fit(args: argparse.Namespace) -> dict[str, Any]:
 
     x = _data(args.n, args.dims, args.seed)
     model = Umap(
-        n_epochs=args.epochs,
+        n_epochs=args.epochs or None,
         knn_method=args.knn_method,
         seed=args.seed,
         device="cpu",
@@ -106,6 +109,7 @@ def worker_fit(args: argparse.Namespace) -> dict[str, Any]:
         "peak_growth_mib": round(mem.growth, 1),
         "torch_threads": torch.get_num_threads(),
         "final_loss": round(fitted.losses[-1], 4),
+        "knn": fitted.knn_info,
     }
 
 
@@ -121,7 +125,7 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     from pumap.trainer import train_umap
     from pumap.warmstart import warm_start
 
-    cfg = UmapConfig(n_epochs=args.epochs, knn_method=args.knn_method, seed=args.seed)
+    cfg = UmapConfig(n_epochs=args.epochs or None, knn_method=args.knn_method, seed=args.seed)
     x = as_float32_matrix(_data(args.n, args.dims, args.seed))
     device = torch.device("cpu")
     stages: dict[str, dict[str, float]] = {}
@@ -280,7 +284,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", choices=["fit", "transform"])
     parser.add_argument("--n", type=int, default=None, help="points (fit 200k, transform 1M)")
     parser.add_argument("--dims", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=3, help="fit: n_epochs (small on purpose)")
+    parser.add_argument("--epochs", type=int, default=3, help="fit: n_epochs (small on purpose; 0: pumap's automatic choice)")
     parser.add_argument("--knn-method", default="nndescent", choices=["auto", "nndescent", "exact"])
     parser.add_argument("--fit-n", type=int, default=5000, help="transform: points of the model")
     parser.add_argument("--batch-sizes", default="65536", help="transform: comma-separated")
