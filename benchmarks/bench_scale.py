@@ -284,7 +284,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("what", choices=["fit", "transform"])
     parser.add_argument("--n", type=int, default=None, help="points (fit 200k, transform 1M)")
     parser.add_argument("--dims", type=int, default=64)
-    parser.add_argument("--epochs", type=int, default=3, help="fit: n_epochs (small on purpose; 0: pumap's automatic choice)")
+    parser.add_argument(
+        "--epochs", type=int, default=3,
+        help="fit: n_epochs (small on purpose; 0: pumap's automatic choice)",
+    )
     parser.add_argument("--knn-method", default="nndescent", choices=["auto", "nndescent", "exact"])
     parser.add_argument("--fit-n", type=int, default=5000, help="transform: points of the model")
     parser.add_argument("--batch-sizes", default="65536", help="transform: comma-separated")
