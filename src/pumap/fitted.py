@@ -38,6 +38,8 @@ class FittedUmap:
     training_index : TrainingIndex, optional
         What ``transform(X, refine=True)`` needs of the training data (kept when the fit's
         ``keep_training_data`` is on).
+    world_size : int
+        Processes that trained it: above 1 for a data-parallel fit (`pumap.distributed`).
     """
 
     def __init__(
@@ -50,6 +52,7 @@ class FittedUmap:
         embedding: np.ndarray | None = None,
         losses: list[float] | None = None,
         training_index: TrainingIndex | None = None,
+        world_size: int = 1,
     ) -> None:
         self.encoder = encoder.eval()
         self.standardizer = standardizer
@@ -60,6 +63,7 @@ class FittedUmap:
         self.losses = list(losses or [])
         self.timings: dict[str, float] = {}
         self.training_index = training_index
+        self.world_size = int(world_size)
 
     @property
     def n_features(self) -> int:

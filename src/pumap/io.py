@@ -185,6 +185,7 @@ class ModelParts(NamedTuple):
     embedding: np.ndarray | None
     losses: list[float]
     training_index: TrainingIndex | None
+    world_size: int = 1  # files without pumap.world_size: an ordinary fit's
 
 
 def read_model(
@@ -298,7 +299,8 @@ def read_model(
     if index_meta is not None:
         index = read_training_index(path, index_meta, tensors, n_features, n_components).to(target)
     return ModelParts(
-        module, standardizer, config, meta["pumap.a"], meta["pumap.b"], embedding, losses, index
+        module, standardizer, config, meta["pumap.a"], meta["pumap.b"], embedding, losses, index,
+        meta.get("pumap.world_size", 1),
     )
 
 

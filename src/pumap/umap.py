@@ -18,7 +18,8 @@ from torch import nn
 
 from .checkpoint import CheckpointPlan, plan_checkpoints
 from .config import UmapConfig
-from .device import resolve_device, torch_threads
+from .device import torch_threads
+from .distributed import Replica, join_fit
 from .encoder import build_encoder
 from .fitted import TRANSFORM_BATCH, FittedUmap
 from .graph import FuzzyGraph, fuzzy_simplicial_set
@@ -170,26 +171,32 @@ class Umap:
         """The stages of a fit, in order; each stage trusts the tensors the one before made."""
         cfg = self.config
         x = _validate(data, cfg)
-        device = resolve_device(cfg.device)
+        # replica: None unless data-parallel (pumap.distributed); then cfg has rank 0's seed
+        replica, device, cfg = join_fit(cfg, x, resume_from)
         plan = plan_checkpoints(
             cfg, x, checkpoint_path=checkpoint_path, every=every, resume_from=resume_from
         )
+        if replica is not None:  # each rank resumes its own generator
+            plan.resumed = replica.local_checkpoint(plan.resumed, plan.resume_from)
         stages = _Stages(progress, device)
-        with stages.run("knn", "the k-NN search"):
-            knn = _knn(x, cfg, plan.seed, device)
+        with stages.run("knn", "the k-NN search"):  # rank 0 alone builds the graph
+            knn = _knn(x, cfg, plan.seed, device) if replica is None or replica.is_main else None
         with stages.run("graph", "the fuzzy graph's construction"):
-            graph, a, b = _graph(knn, cfg)
+            graph, a, b = _graph(knn, cfg, replica)
         del knn
         n_epochs = progress.n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
         with stages.run("init", "the encoder's initialisation"):
             start = _init(x, cfg, self.encoder, plan, device)
+            if replica is not None:  # each rank draws its own batches
+                start = start._replace(generator=replica.generator(plan.seed))
         with stages.run("train", "training"):
-            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback)
+            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback, replica)
         progress.epochs = n_epochs
         with stages.run("embed", "the final embedding"):
             # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
             ran = cfg.replace(seed=plan.seed, n_epochs=n_epochs)
             fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
+            fitted.world_size = 1 if replica is None else replica.world_size
             fitted.embedding = _embed(fitted, x)
         if cfg.keep_training_data:
             with stages.run("index", "the training index"):
@@ -260,10 +267,14 @@ def _knn(x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device) -> K
     )
 
 
-def _graph(knn: KnnGraph, cfg: UmapConfig) -> tuple[FuzzyGraph, float, float]:
-    """The fuzzy graph, and the ``a``, ``b`` of the embedding's membership curve."""
+def _graph(
+    knn: KnnGraph | None, cfg: UmapConfig, replica: Replica | None = None
+) -> tuple[FuzzyGraph, float, float]:
+    """The fuzzy graph, and the ``a``, ``b`` of the embedding's membership curve (in a
+    data-parallel fit, rank 0's, which alone has ``knn``)."""
     a, b = find_ab_params(cfg.spread, cfg.min_dist)
-    return fuzzy_simplicial_set(knn), a, b
+    graph = fuzzy_simplicial_set(knn) if knn is not None else None
+    return replica.broadcast_graph(graph, a, b) if replica is not None else (graph, a, b)
 
 
 def _init(
@@ -298,7 +309,11 @@ def _train(
     n_epochs: int,
     plan: CheckpointPlan,
     callback: Callback | None,
+    replica: Replica | None = None,
 ) -> list[float]:
+    checkpointer = plan.checkpointer(graph)
+    if replica is not None:  # every rank's generator in it, written by rank 0
+        checkpointer = replica.checkpointer(checkpointer)
     return train_umap(
         start.encoder,
         start.inputs,
@@ -313,10 +328,11 @@ def _train(
         callback=callback,
         verbose=cfg.verbose,
         initial_state=plan.initial_state,
-        checkpointer=plan.checkpointer(graph),
+        checkpointer=checkpointer,
         mixed_precision=cfg.mixed_precision,
         compile_step=cfg.compile,
         input_dropout=cfg.input_dropout,
+        replica=replica,
     )
 
 
