@@ -1,14 +1,16 @@
 """One rank of the data-parallel fits of tests/test_distributed.py.
 
-Run as ``python -m torch.distributed.run --standalone --nproc-per-node 2 _ddp_worker.py OUT``
-(``OUT``, a folder): every rank fits the train split of digits several times and writes what
-the tests compare to ``OUT/rank{r}.npz`` (and rank 0 the model ``OUT/model.safetensors``).
-The fits:
+Run as ``python -m torch.distributed.run --standalone --nproc-per-node 2 _ddp_worker.py OUT
+SEEDS`` (``OUT``, a folder): every rank fits the train split of digits several times and
+writes what the tests compare to ``OUT/rank{r}.npz`` (and rank 0 the model
+``OUT/model.safetensors``). With ``SEEDS`` empty, the fits:
 
 - ``a`` and ``b``: the same seed, to be identical; rank 0 saves ``a``;
 - ``resumed``: the same fit stopped by Ctrl-C (a callback) after ``STOP_AT`` epochs, its
-  checkpoint written every epoch, then resumed from that checkpoint: it must equal ``a``;
-- ``q{seed}``: fits with the default epochs, for the quality comparison with one process.
+  checkpoint written every epoch, then resumed from that checkpoint: it must equal ``a``.
+
+With ``SEEDS`` (``0,1,2``), only ``q{seed}``: fits with the default options, for the
+quality comparison with one process.
 """
 
 from __future__ import annotations
@@ -38,6 +40,14 @@ def digits_split() -> tuple[np.ndarray, ...]:
 
 def main(out: Path, quality_seeds: list[int]) -> None:
     x_train = digits_split()[0]
+    if quality_seeds:
+        quality(out, x_train, quality_seeds)
+    else:
+        checks(out, x_train)
+    distributed.shutdown()
+
+
+def checks(out: Path, x_train: np.ndarray) -> None:
     calls = {"knn": 0, "graphs": []}
     knn, train = pumap.umap._knn, pumap.umap.train_umap
 
@@ -72,14 +82,17 @@ def main(out: Path, quality_seeds: list[int]) -> None:
     except TrainingInterrupted as stopped:
         results["stopped_at"] = np.array(stopped.checkpoint_epoch)
     results["resumed"] = Umap(**short).fit(x_train, resume_from=checkpoint).embedding
+    results["graphs"] = np.array(calls["graphs"])
+    np.savez(out / f"rank{distributed.rank()}.npz", **results)
 
-    for seed in quality_seeds:
+
+def quality(out: Path, x_train: np.ndarray, seeds: list[int]) -> None:
+    results: dict[str, np.ndarray] = {}
+    for seed in seeds:
         fitted = Umap(seed=seed, verbose=False).fit(x_train)
         results[f"q{seed}"] = fitted.embedding
         results[f"q{seed}_test"] = fitted.transform(digits_split()[2])
-    results["graphs"] = np.array(calls["graphs"])
     np.savez(out / f"rank{distributed.rank()}.npz", **results)
-    distributed.shutdown()
 
 
 if __name__ == "__main__":
