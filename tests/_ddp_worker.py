@@ -63,7 +63,6 @@ def checks(out: Path, x_train: np.ndarray) -> None:
     short = {"seed": 3, "n_epochs": N_EPOCHS, "verbose": False}
     results: dict[str, np.ndarray] = {}
     a = Umap(**short).fit(x_train)
-    results["knn_calls_a"] = np.array(calls["knn"])
     results["a"] = a.embedding
     results["world_size"] = np.array(a.world_size)
     if distributed.rank() == 0:
@@ -83,6 +82,12 @@ def checks(out: Path, x_train: np.ndarray) -> None:
         results["stopped_at"] = np.array(stopped.checkpoint_epoch)
     results["resumed"] = Umap(**short).fit(x_train, resume_from=checkpoint).embedding
     results["graphs"] = np.array(calls["graphs"])
+    try:  # rank 1 passes other data: every rank refuses it, before the k-NN search
+        Umap(**short).fit(x_train + distributed.rank())
+        results["mismatch"] = np.array("")
+    except ValueError as err:
+        results["mismatch"] = np.array(str(err))
+    results["knn_calls"] = np.array(calls["knn"])
     np.savez(out / f"rank{distributed.rank()}.npz", **results)
 
 

@@ -63,15 +63,21 @@ def ranks(tmp_path_factory) -> dict[object, object]:
 
 
 def test_ranks_train_on_rank_0s_graph_without_their_own_knn(ranks) -> None:
-    assert int(ranks[0]["knn_calls_a"]) == 1
-    assert int(ranks[1]["knn_calls_a"]) == 0  # the graph came from rank 0
     graphs = [list(ranks[r]["graphs"]) for r in (0, 1)]
-    assert graphs[0] == graphs[1] and len(graphs[0]) >= 4
+    assert graphs[0] == graphs[1] and len(graphs[0]) == 4  # fits a, b, stopped, resumed
+    assert int(ranks[0]["knn_calls"]) == 4
+    assert int(ranks[1]["knn_calls"]) == 0  # its graphs came from rank 0
 
 
 def test_same_seed_gives_the_same_embedding_on_every_rank_and_run(ranks) -> None:
     assert np.array_equal(ranks[0]["a"], ranks[0]["b"])
     assert np.array_equal(ranks[0]["a"], ranks[1]["a"])  # one model, replicated
+
+
+def test_every_rank_refuses_a_rank_with_other_data(ranks) -> None:
+    for r in (0, 1):
+        assert "1 rank(s) hold other data than rank 0" in str(ranks[r]["mismatch"])
+    assert int(ranks[0]["knn_calls"]) == 4  # the refused fit did not reach the k-NN search
 
 
 def test_two_rank_fit_is_not_a_one_process_fit(ranks) -> None:
@@ -87,10 +93,22 @@ def test_resumed_two_rank_fit_equals_the_uninterrupted_one(ranks) -> None:
         assert np.array_equal(ranks[r]["resumed"], ranks[r]["a"])
 
 
-def test_checkpoint_holds_every_ranks_generator(ranks) -> None:
+def _checkpoint_version(path: Path) -> int:
+    from pumap.formats import SafetensorsFile, decode_metadata
+
+    with SafetensorsFile(path) as file:
+        return decode_metadata(path, file.metadata)["pumap.format_version"]
+
+
+def test_checkpoint_holds_every_ranks_generator(ranks, tmp_path) -> None:
     path = ranks["out"] / "checkpoint.safetensors"
     checkpoint = read_checkpoint(path)
     assert checkpoint.state.world_size == 2
+    assert _checkpoint_version(path) == 2  # a pumap that reads version 1 says "upgrade"
+    one = tmp_path / "one.ckpt"
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype("float32")
+    Umap(seed=0, n_epochs=2, n_neighbors=5, verbose=False).fit(x, checkpoint_path=one)
+    assert read_checkpoint(one).state.world_size == 1 and _checkpoint_version(one) == 1
     half = checkpoint.state.generator.numel() // 2
     assert half == torch.Generator().get_state().numel()
     assert not torch.equal(checkpoint.state.generator[:half], checkpoint.state.generator[half:])

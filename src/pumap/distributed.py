@@ -89,7 +89,8 @@ class Replica:
         return int(value.item())
 
     def check_same_data(self, x: torch.Tensor) -> None:
-        """Raise ValueError unless ``x`` has rank 0's shape and fingerprint (every rank holds X)."""
+        """Raise ValueError on every rank unless every rank's ``x`` has rank 0's shape and
+        fingerprint (every rank holds X; a sample of its rows is hashed)."""
         digest = hashlib.blake2b(digest_size=16)
         rows = x.detach()
         step = max(1, rows.shape[0] // 4096)  # a sample of rows: cheap at any size
@@ -99,11 +100,14 @@ class Replica:
         )
         theirs = mine.clone()
         dist.broadcast(theirs, src=0)
-        if not torch.equal(mine, theirs):
+        differ = torch.tensor([int(not torch.equal(mine, theirs))], device=self.comm_device)
+        dist.all_reduce(differ)  # every rank stops, not only those with other data
+        if int(differ.item()):
             raise ValueError(
-                f"rank {self.rank} holds other data than rank 0 (shape {tuple(x.shape)}, rank "
-                f"0's {tuple(theirs[:2].tolist())}): every rank of a data-parallel fit must "
-                "pass the same X"
+                f"{int(differ.item())} rank(s) hold other data than rank 0 (here, rank "
+                f"{self.rank}: X of shape {tuple(x.shape)}, rank 0's "
+                f"{tuple(theirs[:2].tolist())}): every rank of a data-parallel fit must pass "
+                "the same X"
             )
 
     def broadcast_graph(
