@@ -22,7 +22,7 @@ def test_principal_axes_match_a_float64_eigendecomposition() -> None:
     x = _data()
     mean, axes = principal_axes(x, 4, torch.Generator().manual_seed(0))
     x64 = x.double().numpy()
-    values, vectors = np.linalg.eigh(np.cov(x64, rowvar=False))
+    _, vectors = np.linalg.eigh(np.cov(x64, rowvar=False))
     want = vectors[:, ::-1][:, :4].T
     np.testing.assert_allclose(mean.numpy(), x64.mean(axis=0), atol=1e-4)
     cosines = np.abs(np.sum(axes.double().numpy() * want, axis=1))

@@ -147,13 +147,20 @@ def check_resumable(
 def check_state_fits(
     state: TrainingState, path: str | Path, encoder: nn.Module, device: torch.device
 ) -> None:
-    """Refuse a state that does not fit ``encoder`` or was written on another kind of device.
+    """Refuse a state that does not fit ``encoder``, or was written on another kind of device
+    or by a data-parallel fit (whose ranks resume their own states, `pumap.distributed`).
 
     Raises
     ------
     CheckpointError
         Naming the first difference.
     """
+    if state.world_size != 1:
+        raise CheckpointError(
+            path,
+            f"this checkpoint was written by a data-parallel fit on {state.world_size} "
+            f"processes; resume it under torchrun with {state.world_size} processes in all",
+        )
     if state.generator_device != device.type:
         raise CheckpointError(
             path,

@@ -48,7 +48,10 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "pumap-checkpoint"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # the newest this pumap reads and writes
+# A one-process fit's checkpoint is written as version 1, which older pumaps read too; the
+# checkpoints of data-parallel fits (every rank's generator, ``pumap.world_size``) are 2.
+PLAIN_CHECKPOINT_VERSION = 1
 
 
 class CheckpointError(ModelFormatError):
@@ -84,6 +87,9 @@ class TrainingState:
         ``torch.Generator.get_state()`` of the fit's generator (uint8).
     generator_device : str
         Device type of that generator (``"cpu"``, ``"cuda"``, ``"mps"``).
+    world_size : int
+        Processes of the fit (`pumap.distributed`); above 1, ``generator`` holds every
+        rank's state one after the other, in rank order.
     """
 
     epoch: int
@@ -93,6 +99,7 @@ class TrainingState:
     optimizer: list[dict[str, torch.Tensor]]
     generator: torch.Tensor
     generator_device: str = "cpu"
+    world_size: int = 1
 
 
 @dataclass
@@ -225,7 +232,9 @@ def write_checkpoint(
         raise ValueError("a checkpoint's loss history must be finite")
     metadata = {
         "pumap.format": CHECKPOINT_FORMAT,
-        "pumap.format_version": CHECKPOINT_VERSION,
+        "pumap.format_version": (
+            CHECKPOINT_VERSION if state.world_size > 1 else PLAIN_CHECKPOINT_VERSION
+        ),
         "pumap.library_version": __version__,
         "pumap.config": config,
         "pumap.data": data,
@@ -237,6 +246,8 @@ def write_checkpoint(
         "pumap.encoder_keys": list(state.encoder),
         "pumap.generator_device": state.generator_device,
     }
+    if state.world_size > 1:
+        metadata["pumap.world_size"] = int(state.world_size)
     atomic_write(path, lambda tmp: write_safetensors(tmp, metadata, tensors))
     return path
 
@@ -301,7 +312,12 @@ def _parse(metadata: dict[str, Any], tensors: dict[str, np.ndarray], path: Path)
         optimizer=optimizer,
         generator=torch.from_numpy(gen.astype(np.uint8)),
         generator_device=str(metadata["pumap.generator_device"]),
+        world_size=int(metadata.get("pumap.world_size", 1)),
     )
+    if state.world_size < 1 or state.generator.numel() % state.world_size:
+        raise CheckpointError(
+            path, f"pumap.world_size {state.world_size} does not divide the generator state"
+        )
     if state.epoch < 0 or state.step < 0 or len(state.losses) != state.epoch:
         raise CheckpointError(
             path, f"inconsistent counters: epoch {state.epoch}, {len(state.losses)} losses"

@@ -196,7 +196,9 @@ def cmd_fit(args: argparse.Namespace) -> int:
     resolve_device(config.device)  # fails now, not after loading the data, if it is absent
     if svg_path is not None and config.n_components != 2:
         raise UsageError(f"--plot needs a 2-D embedding, not --n-components {config.n_components}")
-    console = _Console(args.quiet)
+    from . import distributed
+
+    console = _Console(args.quiet or distributed.rank() != 0)  # under torchrun, rank 0 speaks
 
     if args.data is not None:
         data = _load_data_file(args)
@@ -221,9 +223,11 @@ def cmd_fit(args: argparse.Namespace) -> int:
             message = message.replace(keyword, flag)
         raise ValueError(message) from None
 
-    fitted.save(save, include_embedding=args.include_embedding)
-    console.say(f"saved model to {save}")
-    _write_outputs(fitted, _embedding_of(fitted), data, emb_path, svg_path, console, args.title)
+    if distributed.rank() == 0:  # a data-parallel fit's other ranks write nothing
+        fitted.save(save, include_embedding=args.include_embedding)
+        console.say(f"saved model to {save}")
+        _write_outputs(fitted, _embedding_of(fitted), data, emb_path, svg_path, console, args.title)
+    distributed.shutdown()
     return EXIT_OK
 
 
@@ -333,6 +337,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             a=meta.get("pumap.a"),
             b=meta.get("pumap.b"),
             epochs_trained=len(meta.get("pumap.losses", [])),
+            world_size=meta.get("pumap.world_size", 1),  # files before it: one process
             final_loss=losses[-1] if losses else None,
             config=meta.get("pumap.config"),
         )

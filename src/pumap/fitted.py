@@ -43,6 +43,8 @@ class FittedUmap:
         ``requested`` (``knn_method`` itself) and ``recall``, for an approximate method the
         share of true neighbours found on ``recall_queries`` rows searched exactly (None for
         the exact search). Saved in the model file; None for files written before 0.2.
+    world_size : int
+        Processes that trained it: above 1 for a data-parallel fit (`pumap.distributed`).
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class FittedUmap:
         losses: list[float] | None = None,
         training_index: TrainingIndex | None = None,
         knn_info: dict[str, Any] | None = None,
+        world_size: int = 1,
     ) -> None:
         self.encoder = encoder.eval()
         self.standardizer = standardizer
@@ -67,6 +70,7 @@ class FittedUmap:
         self.timings: dict[str, float] = {}
         self.training_index = training_index
         self.knn_info = knn_info
+        self.world_size = int(world_size)
 
     @property
     def n_features(self) -> int:

@@ -186,6 +186,7 @@ class ModelParts(NamedTuple):
     losses: list[float]
     training_index: TrainingIndex | None
     knn_info: dict[str, Any] | None = None
+    world_size: int = 1  # files without pumap.world_size: an ordinary fit's
 
 
 def read_model(
@@ -301,6 +302,7 @@ def read_model(
     return ModelParts(
         module, standardizer, config, meta["pumap.a"], meta["pumap.b"], embedding, losses, index,
         meta.get("pumap.knn"),
+        meta.get("pumap.world_size", 1),
     )
 
 

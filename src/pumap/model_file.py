@@ -50,7 +50,11 @@ MODEL_KEYS: dict[str, str] = {
     "pumap.losses": "json",
 }
 # Keys a model file may lack (older files do).
-OPTIONAL_MODEL_KEYS: dict[str, str] = {"pumap.training_index": "json", "pumap.knn": "json"}
+OPTIONAL_MODEL_KEYS: dict[str, str] = {
+    "pumap.training_index": "json",
+    "pumap.knn": "json",
+    "pumap.world_size": "uint",
+}
 KEY_KINDS = {**MODEL_KEYS, **OPTIONAL_MODEL_KEYS}
 
 
@@ -111,6 +115,7 @@ def model_payload(
         "pumap.b": float(fitted.b),
         "pumap.has_embedding": bool(include_embedding),
         "pumap.losses": [float(v) if math.isfinite(v) else None for v in fitted.losses],
+        "pumap.world_size": int(fitted.world_size),  # older readers ignore it
     }
     if index is not None:
         metadata["pumap.training_index"] = {
@@ -175,6 +180,9 @@ def check_model_metadata(path: Path, metadata: dict[str, Any]) -> dict[str, Any]
     knn_meta = metadata.get("pumap.knn")
     if knn_meta is not None and not isinstance(knn_meta, dict):
         raise ModelFormatError(path, f"metadata pumap.knn has an invalid value: {knn_meta!r}")
+    world_size = metadata.get("pumap.world_size", 1)
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ModelFormatError(path, f"metadata pumap.world_size must be >= 1, got {world_size!r}")
     if not all(v is None or isinstance(v, (int, float)) for v in metadata["pumap.losses"]):
         raise ModelFormatError(path, "metadata pumap.losses must be a list of numbers")
     return metadata

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from .checkpoint import Checkpointer, TrainingState, capture_state, restore_state
+from .distributed import Replica
 from .graph import FuzzyGraph
 from .loss import umap_loss
 from .sampler import EdgeSampler
@@ -157,6 +158,7 @@ def train_umap(
     compile_step: bool = False,
     input_dropout: float = 0.0,
     extra_terms: tuple[LossTerm, ...] = (),
+    replica: Replica | None = None,
 ) -> list[float]:
     """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
 
@@ -182,6 +184,9 @@ def train_umap(
     extra_terms : tuple of LossTerm
         Added to every step's loss; their parameters are trained by the same Adam (and
         saved with it in checkpoints). The reported losses include them.
+    replica : Replica, optional
+        In a data-parallel fit (`pumap.distributed`), this rank: it trains the encoder in DDP
+        on ``batch_size // world_size`` edges a step, with a one-process fit's step count.
 
     Raises
     ------
@@ -193,16 +198,17 @@ def train_umap(
         epoch and the last checkpoint.
     """
     batch_size = min(batch_size, graph.n_edges)  # a bigger batch only repeats edges
-    sampler = EdgeSampler(graph, batch_size, negative_sample_rate, generator)
-    trained = list(encoder.parameters())
-    for term in extra_terms:
-        trained.extend(term.parameters)
-    optimizer = torch.optim.Adam(trained, lr=learning_rate)
     per_epoch = steps_per_epoch(graph.n_edges, batch_size)
+    batch_size = replica.local_batch(batch_size) if replica is not None else batch_size
+    sampler = EdgeSampler(graph, batch_size, negative_sample_rate, generator)
+    term_parameters = [p for term in extra_terms for p in term.parameters]
+    trained = list(encoder.parameters()) + term_parameters
+    optimizer = torch.optim.Adam(trained, lr=learning_rate)
     total = per_epoch * n_epochs
     embed_all = 2 * batch_size >= x.shape[0]
+    model = encoder if replica is None else replica.wrap(encoder)
     step_loss = make_step_loss(
-        encoder, x, a, b, batch_size, embed_all, mixed_precision, compile_step,
+        model, x, a, b, batch_size, embed_all, mixed_precision, compile_step,
         input_dropout=input_dropout, generator=generator,
     )
     losses: list[float] = []
@@ -216,7 +222,7 @@ def train_umap(
         losses = list(initial_state.losses)
         step = initial_state.step
     done = len(losses)  # epochs finished
-    bar = _progress_bar(n_epochs, verbose, initial=done)
+    bar = _progress_bar(n_epochs, verbose and (replica is None or replica.is_main), initial=done)
     start_time = time.perf_counter()
     try:
         for epoch in range(done + 1, n_epochs + 1):
@@ -230,9 +236,12 @@ def train_umap(
                     loss = loss + term.loss()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if replica is not None and term_parameters:
+                    replica.average_gradients(term_parameters)
                 optimizer.step()
                 running += loss.detach()
                 step += 1
+            running = replica.average(running) if replica is not None else running  # ranks' mean
             epoch_loss = float(running) / per_epoch  # the one sync of the epoch
             if not math.isfinite(epoch_loss):
                 raise TrainingDiverged(_diverged_message(epoch_loss, epoch, checkpointer))

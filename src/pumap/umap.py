@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import logging
-import math
 import os
 import time
 from collections.abc import Iterator
@@ -18,12 +17,14 @@ from torch import nn
 
 from .checkpoint import CheckpointPlan, plan_checkpoints
 from .config import UmapConfig
-from .device import resolve_device, torch_threads
+from .device import torch_threads
+from .distributed import Replica, join_fit
 from .encoder import build_encoder
 from .fitted import TRANSFORM_BATCH, FittedUmap
 from .graph import FuzzyGraph, fuzzy_simplicial_set
-from .knn import APPROXIMATE_METHODS, KnnGraph, build_knn, choose_method, estimate_recall
+from .knn import KnnGraph
 from .loss import find_ab_params
+from .neighbours import knn_stage as _knn
 from .preprocess import (
     Standardizer,
     as_float32_matrix,
@@ -41,15 +42,6 @@ from .trainer import (
 from .warmstart import warm_start
 
 log = logging.getLogger(__name__)
-
-# Data whose largest magnitude is beyond 2**40 (about 1e12) or below 2**-40 is scaled by a
-# power of two for the k-NN search, so that float32 squared distances neither overflow nor
-# underflow (see `_knn_input`).
-KNN_SAFE_EXPONENT = 40
-# Rows searched exactly to estimate an approximate k-NN graph's recall (`FittedUmap.knn_info`):
-# one (rows x n) block of distances, about 1% of the search's own work at n = 1e5.
-KNN_RECALL_QUERIES = 500
-
 
 class Umap:
     """Parametric UMAP: learn an encoder whose output preserves the data's fuzzy k-NN graph.
@@ -173,26 +165,33 @@ class Umap:
         """The stages of a fit, in order; each stage trusts the tensors the one before made."""
         cfg = self.config
         x = _validate(data, cfg)
-        device = resolve_device(cfg.device)
+        # replica: None unless data-parallel (pumap.distributed); then cfg has rank 0's seed
+        replica, device, cfg = join_fit(cfg, x, resume_from)
         plan = plan_checkpoints(
             cfg, x, checkpoint_path=checkpoint_path, every=every, resume_from=resume_from
         )
+        if replica is not None:  # each rank resumes its own generator
+            plan.resumed = replica.local_checkpoint(plan.resumed, plan.resume_from)
         stages = _Stages(progress, device)
-        with stages.run("knn", "the k-NN search"):
-            knn, knn_info = _knn(x, cfg, plan.seed, device)
+        with stages.run("knn", "the k-NN search"):  # rank 0 alone builds the graph
+            main = replica is None or replica.is_main
+            knn, knn_info = _knn(x, cfg, plan.seed, device) if main else (None, None)
         with stages.run("graph", "the fuzzy graph's construction"):
-            graph, a, b = _graph(knn, cfg)
+            graph, a, b = _graph(knn, cfg, replica)
         del knn
         n_epochs = progress.n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
         with stages.run("init", "the encoder's initialisation"):
             start = _init(x, cfg, self.encoder, plan, device)
+            if replica is not None:  # each rank draws its own batches
+                start = start._replace(generator=replica.generator(plan.seed))
         with stages.run("train", "training"):
-            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback)
+            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback, replica)
         progress.epochs = n_epochs
         with stages.run("embed", "the final embedding"):
             # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
             ran = cfg.replace(seed=plan.seed, n_epochs=n_epochs)
             fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
+            fitted.world_size = 1 if replica is None else replica.world_size
             fitted.embedding = _embed(fitted, x)
             fitted.knn_info = knn_info
         if cfg.keep_training_data:
@@ -251,39 +250,14 @@ def _validate(data: Any, cfg: UmapConfig) -> torch.Tensor:
     return x
 
 
-def _knn(
-    x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device
-) -> tuple[KnnGraph, dict[str, Any]]:
-    """The k-NN graph, and what was done (`FittedUmap.knn_info`): the method, and for an
-    approximate one its recall estimated on `KNN_RECALL_QUERIES` rows searched exactly."""
-    method = choose_method(x.shape[0], cfg.metric, cfg.knn_method, device)
-    data = _knn_input(x)
-    if method != "nndescent":  # one copy on the device, for the search and the estimate
-        data = data.to(device)
-    knn = build_knn(
-        data,
-        cfg.n_neighbors,
-        cfg.metric,
-        method,
-        seed=seed,
-        device=device,
-        verbose=cfg.verbose,
-        precision=cfg.knn_precision,
-    )
-    info: dict[str, Any] = {"method": method, "requested": cfg.knn_method, "recall": None}
-    if method in APPROXIMATE_METHODS:
-        info["recall"] = round(estimate_recall(data.to(device), knn, cfg.metric,
-                                               n_queries=KNN_RECALL_QUERIES, seed=seed), 4)
-        info["recall_queries"] = min(KNN_RECALL_QUERIES, x.shape[0])
-        log.info("k-NN graph by %s: estimated recall %.4f on %d rows searched exactly",
-                 method, info["recall"], info["recall_queries"])
-    return knn, info
-
-
-def _graph(knn: KnnGraph, cfg: UmapConfig) -> tuple[FuzzyGraph, float, float]:
-    """The fuzzy graph, and the ``a``, ``b`` of the embedding's membership curve."""
+def _graph(
+    knn: KnnGraph | None, cfg: UmapConfig, replica: Replica | None = None
+) -> tuple[FuzzyGraph, float, float]:
+    """The fuzzy graph, and the ``a``, ``b`` of the embedding's membership curve (in a
+    data-parallel fit, rank 0's, which alone has ``knn``)."""
     a, b = find_ab_params(cfg.spread, cfg.min_dist)
-    return fuzzy_simplicial_set(knn), a, b
+    graph = fuzzy_simplicial_set(knn) if knn is not None else None
+    return replica.broadcast_graph(graph, a, b) if replica is not None else (graph, a, b)
 
 
 def _init(
@@ -317,7 +291,11 @@ def _train(
     n_epochs: int,
     plan: CheckpointPlan,
     callback: Callback | None,
+    replica: Replica | None = None,
 ) -> list[float]:
+    checkpointer = plan.checkpointer(graph)
+    if replica is not None:  # every rank's generator in it, written by rank 0
+        checkpointer = replica.checkpointer(checkpointer)
     return train_umap(
         start.encoder,
         start.inputs,
@@ -332,10 +310,11 @@ def _train(
         callback=callback,
         verbose=cfg.verbose,
         initial_state=plan.initial_state,
-        checkpointer=plan.checkpointer(graph),
+        checkpointer=checkpointer,
         mixed_precision=cfg.mixed_precision,
         compile_step=cfg.compile,
         input_dropout=cfg.input_dropout,
+        replica=replica,
     )
 
 
@@ -387,24 +366,6 @@ def _check_checkpoint_args(
                 f"checkpoint_path {str(path)!r}: the folder {str(path.parent)!r} does not exist"
             )
     return checkpoint_every or 1
-
-
-def _knn_input(x: torch.Tensor) -> torch.Tensor:
-    """``x`` scaled by a power of two (exactly) when its magnitude would break float32 distances.
-
-    Squared distances overflow float32 above about 1e19 and underflow below about 1e-19; the
-    fuzzy graph does not change when all distances are scaled alike, so data far outside
-    ``[2**-KNN_SAFE_EXPONENT, 2**KNN_SAFE_EXPONENT]`` is brought to a largest magnitude in
-    ``[0.5, 1)`` for the k-NN search only. Other data is returned as is (no copy).
-    """
-    low, high = torch.aminmax(x)
-    top = max(-float(low), float(high))
-    if top == 0.0 or not math.isfinite(top):
-        return x
-    exponent = math.frexp(top)[1]
-    if abs(exponent) <= KNN_SAFE_EXPONENT:
-        return x
-    return torch.ldexp(x, torch.tensor(-exponent, dtype=torch.int32, device=x.device))
 
 
 def _lap(start: float, device: torch.device) -> float:
