@@ -6,6 +6,7 @@ synchronisation. The loss is read back once per epoch, for progress and for the 
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import sys
@@ -20,6 +21,7 @@ from torch import nn
 from .checkpoint import Checkpointer, TrainingState, capture_state, restore_state
 from .graph import FuzzyGraph
 from .loss import umap_loss
+from .optimizer_state import AdamCarry
 from .sampler import EdgeSampler
 
 log = logging.getLogger(__name__)
@@ -157,6 +159,7 @@ def train_umap(
     compile_step: bool = False,
     input_dropout: float = 0.0,
     extra_terms: tuple[LossTerm, ...] = (),
+    optimizer_state: AdamCarry | None = None,
 ) -> list[float]:
     """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
 
@@ -182,6 +185,9 @@ def train_umap(
     extra_terms : tuple of LossTerm
         Added to every step's loss; their parameters are trained by the same Adam (and
         saved with it in checkpoints). The reported losses include them.
+    optimizer_state : AdamCarry, optional
+        Adam starts from a copy of its ``state`` if set (moments and step count go on) and
+        ends by storing its final state there.
 
     Raises
     ------
@@ -198,6 +204,8 @@ def train_umap(
     for term in extra_terms:
         trained.extend(term.parameters)
     optimizer = torch.optim.Adam(trained, lr=learning_rate)
+    if optimizer_state is not None and optimizer_state.state is not None:
+        optimizer.load_state_dict(copy.deepcopy(optimizer_state.state))
     per_epoch = steps_per_epoch(graph.n_edges, batch_size)
     total = per_epoch * n_epochs
     embed_all = 2 * batch_size >= x.shape[0]
@@ -257,6 +265,8 @@ def train_umap(
     finally:
         if bar is not None:
             bar.close()
+    if optimizer_state is not None:
+        optimizer_state.state = optimizer.state_dict()
     return losses
 
 

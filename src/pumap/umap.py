@@ -23,7 +23,9 @@ from .encoder import build_encoder
 from .fitted import TRANSFORM_BATCH, FittedUmap
 from .graph import FuzzyGraph, fuzzy_simplicial_set
 from .knn import KnnGraph, build_knn
+from .landmarks import sample_rows
 from .loss import find_ab_params
+from .optimizer_state import AdamCarry
 from .preprocess import (
     Standardizer,
     as_float32_matrix,
@@ -183,15 +185,18 @@ class Umap:
         n_epochs = progress.n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
         with stages.run("init", "the encoder's initialisation"):
             start = _init(x, cfg, self.encoder, plan, device)
+        adam = AdamCarry()  # Adam's final state, kept for fit_more
         with stages.run("train", "training"):
-            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback)
+            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback, adam)
         progress.epochs = n_epochs
         with stages.run("embed", "the final embedding"):
             # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
             ran = cfg.replace(seed=plan.seed, n_epochs=n_epochs)
             fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
             fitted.embedding = _embed(fitted, x)
+            fitted.optimizer_state = adam.state
         if cfg.keep_training_data:
+            fitted.landmark_rows = sample_rows(x, plan.seed)  # fit_more's default landmarks
             with stages.run("index", "the training index"):
                 fitted.training_index = _index(x, fitted.embedding, cfg, plan.seed, device)
         fitted.timings = stages.timings
@@ -298,6 +303,7 @@ def _train(
     n_epochs: int,
     plan: CheckpointPlan,
     callback: Callback | None,
+    adam: AdamCarry | None = None,
 ) -> list[float]:
     return train_umap(
         start.encoder,
@@ -317,6 +323,7 @@ def _train(
         mixed_precision=cfg.mixed_precision,
         compile_step=cfg.compile,
         input_dropout=cfg.input_dropout,
+        optimizer_state=adam,
     )
 
 
