@@ -17,8 +17,13 @@ from pumap.loss import find_ab_params
 from pumap.optimizer_state import AdamCarry
 from pumap.trainer import train_umap
 
-OPTIONS = {"seed": 0, "verbose": False, "hidden_layers": (64, 64), "n_epochs": 30}
-MORE_EPOCHS = 30
+# Small and quick: no PCA warm start, a higher learning rate. Digits' graphs are smaller than a
+# batch, so each epoch is one optimiser step.
+OPTIONS = {
+    "seed": 0, "verbose": False, "hidden_layers": (64, 64), "n_epochs": 60, "pca_init": False,
+    "learning_rate": 0.01,
+}
+MORE_EPOCHS = 60
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +56,10 @@ def test_landmark_term_keeps_old_points_in_place(fitted_old, continued, digits_h
     X_old = digits_halves[0]
     free = drift(fitted_old.embedding, continued[0.0].transform(X_old))
     held = drift(fitted_old.embedding, continued[1.0].transform(X_old))
-    # Measured (seed 0): without the term the old points move by ~0.2 of the embedding's
-    # spread (median); with it by ~0.001, ~0.01 at the 95th percentile.
-    assert free["median"] > 0.05
-    assert held["median"] < 0.02 and held["p95"] < 0.05
+    # Measured (seed 0): without the term the old points move by 0.25 of the embedding's
+    # spread (median), 0.58 at the 95th percentile; with it by 0.018 and 0.053.
+    assert free["median"] > 0.1
+    assert held["median"] < 0.05 and held["p95"] < 0.15
     assert held["median"] < free["median"] / 5
 
 
@@ -62,8 +67,9 @@ def test_new_classes_are_well_embedded(continued, digits_halves):
     _, _, y_add, X_held, y_held = digits_halves
     more = continued[1.0]
     knn = KNeighborsClassifier(10).fit(more.embedding, y_add)
-    # Measured (seed 0): ~0.97 held-out 10-NN accuracy on the new classes.
-    assert knn.score(more.transform(X_held), y_held) > 0.85
+    # Measured (seed 0): 0.73 held-out 10-NN accuracy on the five new classes (0.86 without
+    # the landmark term, 0.2 by chance); the full-sized fit reaches 0.87 (docs/benchmarks.md).
+    assert knn.score(more.transform(X_held), y_held) > 0.6
 
 
 def test_embedding_is_of_the_new_rows_and_the_original_is_unchanged(
@@ -84,10 +90,9 @@ def _steps(state) -> float:
 
 def test_adam_is_resumed_from_the_fit(fitted_old, continued):
     first = _steps(fitted_old.optimizer_state)
-    assert first > 0
-    steps_more = _steps(continued[1.0].optimizer_state) - first
-    assert steps_more > 0
-    # A model without the fit's state (as after load) starts a fresh Adam: fewer steps.
+    assert first == OPTIONS["n_epochs"]  # one step per epoch
+    assert _steps(continued[1.0].optimizer_state) == first + MORE_EPOCHS  # the count goes on
+    # A model without the fit's state (as after load) starts a fresh Adam.
     fresh = FittedUmap(
         fitted_old.encoder, fitted_old.standardizer, fitted_old.config, fitted_old.a,
         fitted_old.b,
@@ -96,7 +101,7 @@ def test_adam_is_resumed_from_the_fit(fitted_old, continued):
         np.zeros((40, fitted_old.n_features)) + np.arange(40)[:, None],
         landmarks=fitted_old.landmark_rows, n_epochs=MORE_EPOCHS,
     )
-    assert _steps(restarted.optimizer_state) < first
+    assert _steps(restarted.optimizer_state) == MORE_EPOCHS
 
 
 def test_train_umap_continues_and_returns_adam_state() -> None:
