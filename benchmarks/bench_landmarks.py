@@ -19,7 +19,6 @@ from _common import MNIST_DIR
 from sklearn.neighbors import KNeighborsClassifier
 
 from pumap import Umap
-from pumap.continued import _fit_more
 from pumap.datasets import load_digits, load_mnist
 from pumap.landmarks import drift
 
@@ -69,7 +68,7 @@ def main() -> None:
             if not resume:
                 fitted.optimizer_state = None
             clock = time.perf_counter()
-            more = _fit_more(fitted, Xn, None, weight, None, None, None, None, joint_graph=joint)
+            more = fitted.fit_more(Xn, landmark_weight=weight, joint_graph=joint)
             seconds = time.perf_counter() - clock
             fitted.optimizer_state = state
             old_after = more.transform(Xo)

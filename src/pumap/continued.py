@@ -3,30 +3,53 @@
 The recipe is umap-learn's for ParametricUMAP (`pumap.landmarks`): the fuzzy graph of the
 landmarks (old rows) and the new rows together, Adam resumed from the end of the fit, and a
 penalty pulling the landmarks' embedding back to where the model put them before.
+
+This module does not import `pumap.fitted` or `pumap.umap` (they import it): it returns the
+parts of the new model, which `FittedUmap.fit_more` assembles.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
+import numpy as np
 import torch
+from torch import nn
 
 from .device import torch_threads
+from .graph import fuzzy_simplicial_set
+from .knn import build_knn
 from .landmarks import LandmarkPenalty, sample_rows
+from .loss import find_ab_params
 from .optimizer_state import AdamCarry
-from .preprocess import as_float32_matrix, check_enough_points, check_not_constant
-from .trainer import Callback, LossTerm, auto_n_epochs, train_umap
-from .umap import _embed, _graph, _index, _knn
+from .preprocess import Standardizer, as_float32_matrix, check_enough_points, check_not_constant
+from .refine import TrainingIndex
+from .trainer import Callback, LossTerm, TrainingDiverged, auto_n_epochs, train_umap
 
 if TYPE_CHECKING:
     from .fitted import FittedUmap
 
 DEFAULT_LANDMARK_WEIGHT = 1.0  # umap-learn's landmark_loss_weight default; see benchmarks.md
+_BATCH = 65_536  # rows per forward pass when embedding
+_KNN_SAFE_EXPONENT = 40  # as pumap.umap.KNN_SAFE_EXPONENT
 
 
-def fit_more(
+class Continued(NamedTuple):
+    """The parts of the model `continue_training` made."""
+
+    encoder: nn.Module
+    a: float
+    b: float
+    losses: list[float]
+    optimizer_state: dict[str, Any] | None
+    embedding: np.ndarray  # of the new rows
+    training_index: TrainingIndex | None  # of the landmarks and the new rows
+    landmark_rows: torch.Tensor | None  # a sample of them, the next fit_more's landmarks
+
+
+def continue_training(
     fitted: FittedUmap,
     data: Any,
     *,
@@ -36,28 +59,13 @@ def fit_more(
     learning_rate: float | None = None,
     seed: int | None = None,
     callback: Callback | None = None,
-) -> FittedUmap:
-    """What `FittedUmap.fit_more` does (see its docstring); ``fitted`` is not changed."""
-    return _fit_more(
-        fitted, data, landmarks, landmark_weight, n_epochs, learning_rate, seed, callback
-    )
-
-
-def _fit_more(
-    fitted: FittedUmap,
-    data: Any,
-    landmarks: Any,
-    landmark_weight: float,
-    n_epochs: int | None,
-    learning_rate: float | None,
-    seed: int | None,
-    callback: Callback | None,
     joint_graph: bool = True,
-) -> FittedUmap:
-    """``joint_graph=False`` builds the graph of the new rows alone (the landmarks then only
-    enter through the penalty): the variant measured against in docs/benchmarks.md."""
-    from .fitted import FittedUmap  # fitted imports this module lazily, in fit_more
+) -> Continued:
+    """What `FittedUmap.fit_more` runs (see its docstring); ``fitted`` is not changed.
 
+    ``joint_graph=False`` builds the graph of the new rows alone (the landmarks then enter
+    only through the penalty): the variant measured against in docs/benchmarks.md.
+    """
     cfg = fitted.config
     x_new = _rows_of(data, "X", fitted.n_features)
     x_old = _landmark_rows(fitted, landmarks)
@@ -76,36 +84,72 @@ def _fit_more(
     check_enough_points(x.shape[0], cfg.n_neighbors)
     check_not_constant(x, "X")
     device = fitted.device
+    standardizer = fitted.standardizer
     with torch_threads(cfg.threads):
-        positions = fitted._embed(x_old, 65_536).clone()  # where the landmarks stay
-        graph, a, b = _graph(_knn(x, cfg, seed, device), cfg)
-        encoder = copy.deepcopy(fitted.encoder).train()
-        standardizer = fitted.standardizer
-        generator = torch.Generator(device=device).manual_seed(seed)
+        encoder = copy.deepcopy(fitted.encoder)
+        positions = _encode(encoder, standardizer, x_old, device)  # where the landmarks stay
+        knn = build_knn(
+            _knn_input(x), cfg.n_neighbors, cfg.metric, cfg.knn_method, seed=seed,
+            device=device, verbose=cfg.verbose, precision=cfg.knn_precision,
+        )
+        graph = fuzzy_simplicial_set(knn).to(device)
+        a, b = find_ab_params(cfg.spread, cfg.min_dist)
         penalty = LandmarkPenalty(
             encoder, standardizer(x_old.to(device)), positions, landmark_weight,
             torch.Generator(device=device).manual_seed(seed + 1),
         )
         adam = AdamCarry(fitted.optimizer_state)
-        epochs = n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
         losses = train_umap(
-            encoder, standardizer(x.to(device)), graph.to(device), a=a, b=b, n_epochs=epochs,
+            encoder.train(), standardizer(x.to(device)), graph, a=a, b=b,
+            n_epochs=n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size),
             batch_size=cfg.batch_size, negative_sample_rate=cfg.negative_sample_rate,
-            learning_rate=float(learning_rate), generator=generator, callback=callback,
+            learning_rate=float(learning_rate),
+            generator=torch.Generator(device=device).manual_seed(seed), callback=callback,
             verbose=cfg.verbose, mixed_precision=cfg.mixed_precision,
             compile_step=cfg.compile, input_dropout=cfg.input_dropout,
             extra_terms=(LossTerm(penalty),) if landmark_weight > 0 else (),
             optimizer_state=adam,
         )
-        more = FittedUmap(encoder, standardizer, cfg, a, b, losses=losses)
-        more.optimizer_state = adam.state
-        more.embedding = _embed(more, x_new)
+        encoder.eval()
+        embedding = _encode(encoder, standardizer, x_new, device).cpu().numpy()
+        if not np.isfinite(embedding).all():
+            raise TrainingDiverged(
+                "fit_more's encoder maps some rows of X to NaN or infinity; lower "
+                "learning_rate or check the input's scale"
+            )
+        index = rows = None
         if cfg.keep_training_data:
             seen = torch.cat([x_old, x_new])
-            seen_embedding = more._embed(seen, 65_536).cpu().numpy()
-            more.training_index = _index(seen, seen_embedding, cfg, seed, device)
-            more.landmark_rows = sample_rows(seen, seed)
-    return more
+            index = TrainingIndex.build(
+                seen, _encode(encoder, standardizer, seen, device).cpu(), cfg.metric,
+                cfg.refine_sketch_dims, torch.Generator().manual_seed(seed),
+            ).to(device)
+            rows = sample_rows(seen, seed)
+    return Continued(encoder, a, b, losses, adam.state, embedding, index, rows)
+
+
+@torch.inference_mode()
+def _encode(
+    encoder: nn.Module, standardizer: Standardizer, x: torch.Tensor, device: torch.device
+) -> torch.Tensor:
+    """``encoder(standardizer(x))`` in batches, on ``device``, without gradients."""
+    parts = [
+        encoder(standardizer(x[i : i + _BATCH].to(device))).float()
+        for i in range(0, x.shape[0], _BATCH)
+    ]
+    return torch.cat(parts).clone()  # a normal tensor: positions are targets in training
+
+
+def _knn_input(x: torch.Tensor) -> torch.Tensor:
+    """``x`` scaled by a power of two when float32 distances would overflow or underflow:
+    `pumap.umap._knn_input`'s rule (that module imports this one's importer, `fitted`)."""
+    top = float(x.abs().max()) if x.numel() else 0.0
+    if top == 0.0 or not math.isfinite(top):
+        return x
+    exponent = math.frexp(top)[1]
+    if abs(exponent) <= _KNN_SAFE_EXPONENT:
+        return x
+    return torch.ldexp(x, torch.tensor(-exponent, dtype=torch.int32))
 
 
 def _rows_of(data: Any, name: str, n_features: int) -> torch.Tensor:

@@ -190,10 +190,10 @@ class FittedUmap:
     def fit_more(self, data: Any, **options: Any) -> FittedUmap:
         """Train a copy of the encoder further on ``data``, holding old points in place.
 
-        umap-learn's landmark recipe (`pumap.continued`): the fuzzy graph of the landmarks
-        (old rows) and ``data`` together, Adam resumed from the end of this fit, and
-        ``landmark_weight`` times the landmarks' mean distance to where this model embeds
-        them added to the loss. This model is not changed.
+        umap-learn's landmark recipe (`pumap.continued.continue_training`): the fuzzy graph
+        of the landmarks (old rows) and ``data`` together, Adam resumed from the end of this
+        fit, and ``landmark_weight`` times the landmarks' mean distance to where this model
+        embeds them added to the loss. This model is not changed.
 
         Parameters
         ----------
@@ -211,6 +211,10 @@ class FittedUmap:
             By default the fit's.
         callback : callable, optional
             As in `Umap.fit`.
+        joint_graph : bool
+            True (umap-learn's recipe): the graph of the landmarks and ``data`` together;
+            False: of ``data`` alone, the landmarks held by the penalty only (measured in
+            docs/benchmarks.md).
 
         Returns
         -------
@@ -225,9 +229,15 @@ class FittedUmap:
             If ``data`` or ``landmarks`` do not have the model's features, or an option is
             out of range (named in the message).
         """
-        from .continued import fit_more
+        from .continued import continue_training
 
-        return fit_more(self, data, **options)
+        run = continue_training(self, data, **options)
+        more = FittedUmap(
+            run.encoder, self.standardizer, self.config, run.a, run.b, run.embedding,
+            run.losses, run.training_index,
+        )
+        more.optimizer_state, more.landmark_rows = run.optimizer_state, run.landmark_rows
+        return more
 
     def save(self, path: str | Path, *, include_embedding: bool = False) -> None:
         """Write the model to ``path``; ``.gguf`` gives GGUF, anything else safetensors."""
