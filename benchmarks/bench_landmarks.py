@@ -48,6 +48,8 @@ def main() -> None:
     parser.add_argument("--data", nargs="+", default=["digits"], choices=["digits", "mnist8k"])
     parser.add_argument("--weights", nargs="+", type=float, default=[0.0, 1.0])
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--only-all-landmarks", action="store_true",
+                        help="run only the fit_more with every old row as a landmark")
     args = parser.parse_args()
     for name in args.data:
         Xo, yo, Xn, yn, Xh, yh = split(name, args.seed)
@@ -60,15 +62,23 @@ def main() -> None:
         emb_new = everything.embedding[len(Xo):]
         acc = knn_accuracy(emb_new, yn, everything.transform(Xh), yh)
         print(json.dumps({**base, "run": "fresh fit old+new", "new_knn10": acc}), flush=True)
-        runs = [(w, True, True) for w in args.weights]
-        runs += [(w, False, True) for w in args.weights]
-        runs += [(1.0, True, False)]  # a fresh Adam instead of the fit's
-        for weight, joint, resume in runs:
+        # (weight, joint graph, Adam resumed, every old row a landmark)
+        runs = [(w, True, True, False) for w in args.weights]
+        runs += [(w, False, True, False) for w in args.weights]
+        runs += [(1.0, True, False, False)]  # a fresh Adam instead of the fit's
+        if len(Xo) > len(fitted.landmark_rows):
+            runs += [(1.0, True, True, True)]  # landmarks=X_old, not the fit's sample
+        if args.only_all_landmarks:
+            runs = runs[-1:]
+        for weight, joint, resume, every_row in runs:
             state = fitted.optimizer_state
             if not resume:
                 fitted.optimizer_state = None
             clock = time.perf_counter()
-            more = fitted.fit_more(Xn, landmark_weight=weight, joint_graph=joint)
+            more = fitted.fit_more(
+                Xn, landmark_weight=weight, joint_graph=joint,
+                landmarks=Xo if every_row else None,
+            )
             seconds = time.perf_counter() - clock
             fitted.optimizer_state = state
             old_after = more.transform(Xo)
@@ -76,7 +86,8 @@ def main() -> None:
             row = {
                 **base, "run": "fit_more", "landmark_weight": weight,
                 "graph": "landmarks+new" if joint else "new only", "adam": "resumed" if resume
-                else "fresh", "drift_median": round(moved["median"], 4),
+                else "fresh", "landmarks": len(Xo) if every_row else len(fitted.landmark_rows),
+                "drift_median": round(moved["median"], 4),
                 "drift_p95": round(moved["p95"], 4),
                 "new_knn10": knn_accuracy(more.embedding, yn, more.transform(Xh), yh),
                 # Held-out new points against old and new together: low when the new
