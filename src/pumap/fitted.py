@@ -71,6 +71,10 @@ class FittedUmap:
         self.training_index = training_index
         self.knn_info = knn_info
         self.world_size = int(world_size)
+        # Kept in memory only (not in model files) for `fit_more`: Adam's final state and a
+        # sample of the training rows, the default landmarks.
+        self.optimizer_state: dict[str, Any] | None = None
+        self.landmark_rows: torch.Tensor | None = None
 
     @property
     def n_features(self) -> int:
@@ -193,6 +197,58 @@ class FittedUmap:
             chunk = x[start : start + batch_size].to(device, non_blocking=non_blocking)
             out[start : start + chunk.shape[0]] = self.encoder(self.standardizer(chunk))
         return out
+
+    def fit_more(self, data: Any, **options: Any) -> FittedUmap:
+        """Train a copy of the encoder further on ``data``, holding old points in place.
+
+        umap-learn's landmark recipe (`pumap.continued.continue_training`): the fuzzy graph
+        of the landmarks (old rows) and ``data`` together, Adam resumed from the end of this
+        fit, and ``landmark_weight`` times the landmarks' mean distance to where this model
+        embeds them added to the loss. This model is not changed.
+
+        Parameters
+        ----------
+        data : array-like or torch.Tensor, shape (m, n_features)
+            The new rows.
+        landmarks : array-like, optional
+            Old rows to hold in place; by default the sample of up to 2,048 training rows
+            that `Umap.fit` keeps in memory with ``keep_training_data=True`` (not saved in
+            model files: a loaded model needs ``landmarks``).
+        landmark_weight : float
+            Weight of the landmark term, ``>= 0`` (1.0, as umap-learn; 0 turns it off).
+        n_epochs : int, optional
+            By default about 300 optimiser steps, as ``n_epochs=None`` in a fit.
+        learning_rate, seed : optional
+            By default the fit's.
+        callback : callable, optional
+            As in `Umap.fit`.
+        joint_graph : bool
+            True (umap-learn's recipe): the graph of the landmarks and ``data`` together;
+            False: of ``data`` alone, the landmarks held by the penalty only (measured in
+            docs/benchmarks.md).
+
+        Returns
+        -------
+        FittedUmap
+            A new model: ``embedding`` is that of ``data``; ``training_index`` and the
+            kept landmark sample cover the landmarks and ``data``; ``optimizer_state`` is
+            Adam's (fresh when this model has none, as after `load`).
+
+        Raises
+        ------
+        ValueError
+            If ``data`` or ``landmarks`` do not have the model's features, or an option is
+            out of range (named in the message).
+        """
+        from .continued import continue_training
+
+        run = continue_training(self, data, **options)
+        more = FittedUmap(
+            run.encoder, self.standardizer, self.config, run.a, run.b, run.embedding,
+            run.losses, run.training_index,
+        )
+        more.optimizer_state, more.landmark_rows = run.optimizer_state, run.landmark_rows
+        return more
 
     def save(self, path: str | Path, *, include_embedding: bool = False) -> None:
         """Write the model to ``path``; ``.gguf`` gives GGUF, anything else safetensors."""

@@ -245,6 +245,26 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         return self.fit(X, y).embedding_
 
+    def fit_more(self, X: Any, y: Any = None, **options: Any) -> ParametricUMAP:
+        """Train the fitted encoder further on new rows, old points held in place by
+        landmarks (`pumap.FittedUmap.fit_more`, whose keyword options it takes).
+
+        Not scikit-learn's ``partial_fit``: the estimator must be fitted first. ``fitted_``
+        becomes the continued model and ``embedding_`` the embedding of ``X``.
+
+        Returns
+        -------
+        ParametricUMAP
+            This estimator, updated (as umap-learn's ``fit`` on new data returns self).
+        """
+        check_is_fitted(self, "fitted_")
+        x = _validate_data(
+            self, X, reset=False, dtype=[np.float32, np.float64], **_VALUES_CHECKED_BY_PUMAP
+        )
+        self.fitted_ = self.fitted_.fit_more(x, **options)
+        self.embedding_ = _to_numpy(self.fitted_.embedding)
+        return self
+
     def transform(self, X: Any, *, refine: bool | None = None) -> np.ndarray:
         """Embed new rows with the trained encoder (and refine them, if asked).
 

@@ -6,13 +6,12 @@ synchronisation. The loss is read back once per epoch, for progress and for the 
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import nn
@@ -21,13 +20,12 @@ from .checkpoint import Checkpointer, TrainingState, capture_state, restore_stat
 from .distributed import Replica
 from .graph import FuzzyGraph
 from .loss import umap_loss
+from .optimizer_state import AdamCarry
+from .progress import progress_bar
 from .sampler import EdgeSampler
 
 log = logging.getLogger(__name__)
 
-# When stderr is a file or a pipe (a log) each redraw of the progress bar stays in it for good:
-# redraw at most this often there (and once at the end), instead of tqdm's 0.1 s.
-LOG_REDRAW_SECONDS = 30.0
 
 
 @dataclass(frozen=True)
@@ -159,6 +157,7 @@ def train_umap(
     input_dropout: float = 0.0,
     extra_terms: tuple[LossTerm, ...] = (),
     replica: Replica | None = None,
+    optimizer_state: AdamCarry | None = None,
 ) -> list[float]:
     """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
 
@@ -187,6 +186,9 @@ def train_umap(
     replica : Replica, optional
         In a data-parallel fit (`pumap.distributed`), this rank: it trains the encoder in DDP
         on ``batch_size // world_size`` edges a step, with a one-process fit's step count.
+    optimizer_state : AdamCarry, optional
+        Adam starts from a copy of its ``state`` if set (moments and step count go on) and
+        ends by storing its final state there.
 
     Raises
     ------
@@ -204,6 +206,8 @@ def train_umap(
     term_parameters = [p for term in extra_terms for p in term.parameters]
     trained = list(encoder.parameters()) + term_parameters
     optimizer = torch.optim.Adam(trained, lr=learning_rate)
+    if optimizer_state is not None and optimizer_state.state is not None:
+        optimizer.load_state_dict(copy.deepcopy(optimizer_state.state))
     total = per_epoch * n_epochs
     embed_all = 2 * batch_size >= x.shape[0]
     model = encoder if replica is None else replica.wrap(encoder)
@@ -222,7 +226,7 @@ def train_umap(
         losses = list(initial_state.losses)
         step = initial_state.step
     done = len(losses)  # epochs finished
-    bar = _progress_bar(n_epochs, verbose and (replica is None or replica.is_main), initial=done)
+    bar = progress_bar(n_epochs, verbose and (replica is None or replica.is_main), initial=done)
     start_time = time.perf_counter()
     try:
         for epoch in range(done + 1, n_epochs + 1):
@@ -266,6 +270,8 @@ def train_umap(
     finally:
         if bar is not None:
             bar.close()
+    if optimizer_state is not None:
+        optimizer_state.state = optimizer.state_dict()
     return losses
 
 
@@ -388,25 +394,6 @@ def _interrupted(
         path,
         checkpointer.last_epoch,
     )
-
-
-def _progress_bar(total: int, verbose: bool, initial: int = 0) -> Any:
-    if not verbose:
-        return None
-    from tqdm.auto import tqdm
-
-    options: dict[str, Any] = {}
-    notebook = any(c.__module__ == "tqdm.notebook" for c in tqdm.__mro__)  # a widget, not text
-    if not notebook and not _is_terminal(sys.stderr):
-        options["mininterval"] = LOG_REDRAW_SECONDS
-    return tqdm(total=total, initial=initial, desc="pumap training", unit="epoch", **options)
-
-
-def _is_terminal(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):  # None (pythonw), or a closed stream
-        return False
 
 
 def _rows(t: torch.Tensor, index: torch.Tensor) -> torch.Tensor:

@@ -23,8 +23,10 @@ from .encoder import build_encoder
 from .fitted import TRANSFORM_BATCH, FittedUmap
 from .graph import FuzzyGraph, fuzzy_simplicial_set
 from .knn import KnnGraph
+from .landmarks import sample_rows
 from .loss import find_ab_params
 from .neighbours import knn_stage as _knn
+from .optimizer_state import AdamCarry
 from .preprocess import (
     Standardizer,
     as_float32_matrix,
@@ -184,8 +186,11 @@ class Umap:
             start = _init(x, cfg, self.encoder, plan, device)
             if replica is not None:  # each rank draws its own batches
                 start = start._replace(generator=replica.generator(plan.seed))
+        adam = AdamCarry()  # Adam's final state, kept for fit_more
         with stages.run("train", "training"):
-            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback, replica)
+            losses = _train(
+                start, graph.to(device), cfg, a, b, n_epochs, plan, callback, replica, adam
+            )
         progress.epochs = n_epochs
         with stages.run("embed", "the final embedding"):
             # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
@@ -194,7 +199,9 @@ class Umap:
             fitted.world_size = 1 if replica is None else replica.world_size
             fitted.embedding = _embed(fitted, x)
             fitted.knn_info = knn_info
+            fitted.optimizer_state = adam.state
         if cfg.keep_training_data:
+            fitted.landmark_rows = sample_rows(x, plan.seed)  # fit_more's default landmarks
             with stages.run("index", "the training index"):
                 fitted.training_index = _index(x, fitted.embedding, cfg, plan.seed, device)
         fitted.timings = stages.timings
@@ -292,6 +299,7 @@ def _train(
     plan: CheckpointPlan,
     callback: Callback | None,
     replica: Replica | None = None,
+    adam: AdamCarry | None = None,
 ) -> list[float]:
     checkpointer = plan.checkpointer(graph)
     if replica is not None:  # every rank's generator in it, written by rank 0
@@ -315,6 +323,7 @@ def _train(
         compile_step=cfg.compile,
         input_dropout=cfg.input_dropout,
         replica=replica,
+        optimizer_state=adam,
     )
 
 
