@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ._version import __version__
-from .config import METRICS
+from .metric_names import EXACT_METRICS as METRICS
 from .encoder import MLP
 from .formats import ModelFormatError, as_f32, as_stored
 from .refine import TrainingIndex
