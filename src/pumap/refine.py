@@ -23,6 +23,7 @@ import torch
 
 from .graph import membership_strengths, smooth_knn_dist
 from .knn import KnnGraph
+from .knn.metrics import PRODUCT_METRICS, query_knn
 from .pca import principal_axes
 
 # Epochs of a refinement when not given, as umap-learn's transform chooses them: 100 for up to
@@ -56,7 +57,9 @@ class TrainingIndex:
         ``(s, d)`` float32 principal axes, or ``None`` when ``points`` is the data itself.
     metric : str
         ``"euclidean"``, or ``"cosine"`` (rows are scaled to unit length first, and a squared
-        euclidean distance ``e`` between unit rows is the cosine distance ``e / 2``).
+        euclidean distance ``e`` between unit rows is the cosine distance ``e / 2``), or
+        another of `EXACT_METRICS`: then ``points`` are the training rows themselves (no
+        sketch, ``mean`` is zero) searched exactly under that metric.
     """
 
     embedding: torch.Tensor
@@ -78,8 +81,12 @@ class TrainingIndex:
 
         ``sketch_dims=None``, or at least the number of features, keeps the data itself;
         otherwise the axes come from PCA of at most `SKETCH_FIT_ROWS` rows drawn with
-        ``generator`` (a CPU generator).
+        ``generator`` (a CPU generator). Metrics other than euclidean and cosine keep the
+        rows themselves whatever ``sketch_dims``: a sketch preserves euclidean geometry only.
         """
+        if metric not in PRODUCT_METRICS:
+            zero = torch.zeros(x.shape[1], dtype=torch.float32, device=x.device)
+            return cls(embedding.float().contiguous(), x.contiguous(), zero, None, metric)
         rows = _unit_rows(x) if metric == "cosine" else x
         if sketch_dims is None or sketch_dims >= x.shape[1]:
             mean = rows.mean(dim=0)
@@ -121,6 +128,8 @@ class TrainingIndex:
 
     def query(self, x: torch.Tensor, k: int) -> KnnGraph:
         """The ``k`` nearest training points of each row of ``x`` (distances in metric units)."""
+        if self.metric not in PRODUCT_METRICS:
+            return query_knn(x, self.points, k, self.metric, _QUERY_BUDGET)
         graph = nearest_rows(self.project(x), self.points, k)
         if self.metric == "cosine":
             return KnnGraph(graph.indices, graph.distances.square() / 2)

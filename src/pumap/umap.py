@@ -22,15 +22,14 @@ from .device import resolve_device, torch_threads
 from .encoder import build_encoder
 from .fitted import TRANSFORM_BATCH, FittedUmap
 from .graph import FuzzyGraph, fuzzy_simplicial_set
+from .inputs import fit_knn, keeps_index, sparse_start, validate_input
 from .knn import KnnGraph, build_knn
 from .loss import find_ab_params
 from .preprocess import (
     Standardizer,
-    as_float32_matrix,
-    check_enough_points,
-    check_not_constant,
 )
 from .refine import TrainingIndex
+from .sparse import is_sparse
 from .trainer import (
     Callback,
     TrainingDiverged,
@@ -59,6 +58,11 @@ class Umap:
         Your own network mapping ``(batch, n_features)`` float32 to ``(batch, n_components)``;
         by default an MLP with ``config.hidden_layers``. Each `fit` trains a deep copy of it,
         so the module passed is never modified and fits do not share weights.
+    precomputed_knn : tuple of arrays, optional
+        ``(indices, distances)``, umap-learn's name and layout: ``(n, w)`` arrays whose first
+        column is the point itself (as ``umap.umap_.nearest_neighbors`` returns them), or
+        that never list the point itself. The fit uses the ``n_neighbors`` nearest other
+        points of each row instead of searching; ``X`` is still the encoder's input.
     **options
         Any `UmapConfig` field, e.g. ``Umap(n_neighbors=30, seed=0)``.
 
@@ -73,7 +77,12 @@ class Umap:
     """
 
     def __init__(
-        self, config: UmapConfig | None = None, *, encoder: nn.Module | None = None, **options: Any
+        self,
+        config: UmapConfig | None = None,
+        *,
+        encoder: nn.Module | None = None,
+        precomputed_knn: Any = None,
+        **options: Any,
     ) -> None:
         if config is not None and not isinstance(config, UmapConfig):
             raise TypeError(f"config must be a UmapConfig, got {type(config).__name__}")
@@ -82,6 +91,7 @@ class Umap:
         if encoder is not None and not isinstance(encoder, nn.Module):
             raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
         self.encoder = encoder
+        self.precomputed_knn = precomputed_knn
 
     def fit(
         self,
@@ -96,9 +106,11 @@ class Umap:
 
         Parameters
         ----------
-        data : array-like or torch.Tensor, shape (n_samples, n_features)
+        data : array-like, torch.Tensor or scipy.sparse matrix, shape (n_samples, n_features)
             Real numbers (integers and float64 are converted to float32 once), finite, at
-            least ``n_neighbors + 1`` rows and not all identical.
+            least ``n_neighbors + 1`` rows and not all identical. Sparse input is never
+            densified whole (see docs/getting-started.md). With ``metric="precomputed"``,
+            the ``(n, n)`` distances between the points (dense or sparse).
         callback : callable, optional
             Called with an `EpochProgress` after every epoch; it may raise
             `KeyboardInterrupt` to stop the fit as Ctrl-C does.
@@ -170,13 +182,18 @@ class Umap:
         """The stages of a fit, in order; each stage trusts the tensors the one before made."""
         cfg = self.config
         x = _validate(data, cfg)
+        if is_sparse(x) and (checkpoint_path is not None or resume_from is not None):
+            raise ValueError("checkpoint_path and resume_from do not take sparse X yet")
         device = resolve_device(cfg.device)
         plan = plan_checkpoints(
             cfg, x, checkpoint_path=checkpoint_path, every=every, resume_from=resume_from
         )
         stages = _Stages(progress, device)
         with stages.run("knn", "the k-NN search"):
-            knn = _knn(x, cfg, plan.seed, device)
+            knn = fit_knn(
+                x, cfg, plan.seed, device, self.precomputed_knn,
+                lambda dense: _knn(dense, cfg, plan.seed, device),
+            )
         with stages.run("graph", "the fuzzy graph's construction"):
             graph, a, b = _graph(knn, cfg)
         del knn
@@ -190,8 +207,9 @@ class Umap:
             # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
             ran = cfg.replace(seed=plan.seed, n_epochs=n_epochs)
             fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
-            fitted.embedding = _embed(fitted, x)
-        if cfg.keep_training_data:
+            fitted.embedding = _embed(fitted, start.inputs if is_sparse(x) else x)
+        fitted.graph = graph.to_scipy()
+        if keeps_index(x, cfg, self.precomputed_knn):
             with stages.run("index", "the training index"):
                 fitted.training_index = _index(x, fitted.embedding, cfg, plan.seed, device)
         fitted.timings = stages.timings
@@ -236,15 +254,13 @@ class _Start(NamedTuple):
     generator: torch.Generator
 
 
-def _validate(data: Any, cfg: UmapConfig) -> torch.Tensor:
-    """The one check of the input: a finite float32 matrix, enough rows, not all alike.
+def _validate(data: Any, cfg: UmapConfig) -> Any:
+    """The one check of the input: a finite float32 matrix (CSR for scipy.sparse input),
+    enough rows, not all alike (`pumap.inputs.validate_input`).
 
-    Every later stage takes the tensor returned here as it is, without checking it again.
+    Every later stage takes the matrix returned here as it is, without checking it again.
     """
-    x = as_float32_matrix(data, "X")
-    check_enough_points(x.shape[0], cfg.n_neighbors)
-    check_not_constant(x, "X")
-    return x
+    return validate_input(data, cfg)
 
 
 def _knn(x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device) -> KnnGraph:
@@ -274,8 +290,13 @@ def _init(
     device: torch.device,
 ) -> _Start:
     """Standardise, build (or copy) the encoder and warm-start it on PCA unless resuming."""
-    standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
-    inputs = standardizer(x.to(device))
+    if is_sparse(x):
+        standardizer, inputs, target = sparse_start(x, cfg, template, plan.seed, device)
+    else:
+        standardizer = (
+            Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
+        )
+        inputs = standardizer(x.to(device))
     encoder = copy.deepcopy(template)  # never train the caller's module in place
     if encoder is None:
         init = torch.Generator().manual_seed(plan.seed)
@@ -283,7 +304,8 @@ def _init(
     encoder = encoder.to(device).train()
     generator = torch.Generator(device=device).manual_seed(plan.seed)
     if cfg.pca_init and plan.resumed is None:  # a checkpoint's encoder replaces the warm start
-        target = pca_init_target(inputs, cfg.n_components, generator)
+        if not is_sparse(x):
+            target = pca_init_target(inputs, cfg.n_components, generator)
         fit_to_target(encoder, inputs, target, cfg.learning_rate, generator)
     plan.check_encoder(encoder, device)
     return _Start(standardizer, inputs, encoder, generator)
