@@ -21,7 +21,7 @@ SPARSE_METRICS = ("euclidean", "cosine")
 
 def sparse_knn(
     csr: scipy.sparse.csr_matrix, k: int, metric: str = "euclidean",
-    memory_budget: int = DEFAULT_MEMORY_BUDGET,
+    memory_budget: int | None = None,
 ) -> KnnGraph:
     """Exact ``k`` nearest neighbours (self excluded) of every row of a CSR matrix, on CPU.
 
@@ -32,8 +32,8 @@ def sparse_knn(
     k : int
         Neighbours per point; ``1 <= k < n``.
     metric : {"euclidean", "cosine"}
-    memory_budget : int
-        Bytes of one block's dense rows and distances.
+    memory_budget : int, optional
+        Bytes of one block's dense rows and distances; `DEFAULT_MEMORY_BUDGET` by default.
     """
     if metric not in SPARSE_METRICS:
         raise ValueError(
@@ -50,6 +50,8 @@ def sparse_knn(
         norms = np.sqrt(sq)
         zero = norms < COSINE_EPS
         x = scipy.sparse.diags(1.0 / np.maximum(norms, COSINE_EPS)) @ x
+    if memory_budget is None:
+        memory_budget = DEFAULT_MEMORY_BUDGET
     rows = int(max(1, min(n, memory_budget // (8 * (3 * n + d)))))
     out_idx = torch.empty((n, k), dtype=torch.int64)
     out_dist = torch.empty((n, k), dtype=torch.float32)
