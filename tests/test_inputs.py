@@ -43,9 +43,9 @@ def test_pynndescent_knows_every_metric_name() -> None:
 
 
 def test_metric_option_is_checked_by_name() -> None:
-    with pytest.raises(ValueError, match="metric must be one of 'euclidean'.*got 'nonsense'"):
+    with pytest.raises(ValueError, match=r"metric must be one of 'euclidean'.*got 'nonsense'"):
         UmapConfig(metric="nonsense")
-    with pytest.raises(ValueError, match="callable.*precomputed_knn"):
+    with pytest.raises(ValueError, match=r"callable.*precomputed_knn"):
         UmapConfig(metric=lambda a, b: 0.0)
     with pytest.raises(ValueError, match="metric='braycurtis' needs knn_method='nndescent'"):
         UmapConfig(metric="braycurtis", knn_method="exact")
