@@ -180,7 +180,7 @@ def test_transform_with_the_wrong_number_of_features(fitted):
 @pytest.mark.parametrize(
     ("option", "value", "match"),
     [
-        ("metric", "manhattan", r"metric must be one of 'euclidean', 'cosine', got 'manhattan'"),
+        ("metric", "manhatan", r"metric must be one of 'euclidean', 'cosine', .* got 'manhatan'"),
         ("knn_method", "annoy", r"knn_method must be one of .* got 'annoy'"),
         ("device", "tpu", r"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
         ("n_components", 0, r"n_components must be >= 1, got 0"),

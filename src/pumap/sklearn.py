@@ -66,8 +66,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         umap-learn.
     n_components : int
         Dimension of the embedding.
-    metric : {"euclidean", "cosine"}
-        Distance in the input space.
+    metric : str
+        Distance in the input space (see `pumap.UmapConfig`: the exact metrics, any
+        pynndescent name, or ``"precomputed"``).
     min_dist, spread : float
         Shape of the low-dimensional similarity curve, as in umap-learn.
     n_epochs : int or None
