@@ -59,10 +59,8 @@ class Umap:
         by default an MLP with ``config.hidden_layers``. Each `fit` trains a deep copy of it,
         so the module passed is never modified and fits do not share weights.
     precomputed_knn : tuple of arrays, optional
-        ``(indices, distances)``, umap-learn's name and layout: ``(n, w)`` arrays whose first
-        column is the point itself (as ``umap.umap_.nearest_neighbors`` returns them), or
-        that never list the point itself. The fit uses the ``n_neighbors`` nearest other
-        points of each row instead of searching; ``X`` is still the encoder's input.
+        ``(indices, distances)`` in umap-learn's layout, used instead of a k-NN search
+        (`pumap.knn.precomputed.precomputed_knn_graph`); ``X`` stays the encoder's input.
     **options
         Any `UmapConfig` field, e.g. ``Umap(n_neighbors=30, seed=0)``.
 
@@ -255,11 +253,7 @@ class _Start(NamedTuple):
 
 
 def _validate(data: Any, cfg: UmapConfig) -> Any:
-    """The one check of the input: a finite float32 matrix (CSR for scipy.sparse input),
-    enough rows, not all alike (`pumap.inputs.validate_input`).
-
-    Every later stage takes the matrix returned here as it is, without checking it again.
-    """
+    """The one check of the input (`pumap.inputs.validate_input`); never repeated later."""
     return validate_input(data, cfg)
 
 
