@@ -129,8 +129,42 @@ def test_sparse_fit_and_transform_never_densify_the_whole_matrix(tfidf, monkeypa
     out = fitted.transform(tfidf, batch_size=64)
     np.testing.assert_allclose(out, fitted.embedding, atol=1e-5)
     assert fitted.transform(tfidf[:7]).shape == (7, 2)
-    with pytest.raises(ValueError, match="refine=True does not take sparse X"):
-        fitted.transform(tfidf[:7], refine=True)
+    refined = fitted.transform(tfidf[:7], refine=True)  # a sketch of the sparse rows
+    assert refined.shape == (7, 2) and np.isfinite(refined).all()
+
+
+def test_sparse_refine_matches_the_dense_rows_and_needs_a_sketch(tfidf) -> None:
+    fitted = Umap(metric="cosine", **FAST).fit(tfidf)
+    assert fitted.training_index.axes is not None
+    sparse = fitted.transform(tfidf[:20], refine=True)
+    dense = fitted.transform(tfidf[:20].toarray(), refine=True)
+    np.testing.assert_allclose(sparse, dense, atol=1e-3)
+    without = Umap(metric="cosine", refine_sketch_dims=None, **FAST).fit(tfidf)
+    assert without.training_index is None
+    with pytest.raises(ValueError, match="for sparse X also refine_sketch_dims"):
+        without.transform(tfidf[:3], refine=True)
+
+
+def test_dense_model_transforms_sparse_rows(digits: np.ndarray) -> None:
+    fitted = Umap(**FAST).fit(digits)
+    sparse = scipy.sparse.csr_matrix(digits[:30])
+    np.testing.assert_allclose(fitted.transform(sparse), fitted.transform(digits[:30]), atol=1e-5)
+    np.testing.assert_allclose(
+        fitted.transform(sparse, refine=True), fitted.transform(digits[:30], refine=True),
+        atol=1e-4,
+    )
+
+
+def test_sparse_input_is_checked_by_name() -> None:
+    same = scipy.sparse.csr_matrix(np.tile([[0.0, 2.0, 0.0, 1.0]], (40, 1)))
+    with pytest.raises(ValueError, match="all 40 rows of X are identical"):
+        Umap(**FAST).fit(same)
+    bad = scipy.sparse.random(40, 6, density=0.5, format="csr", random_state=0)
+    bad.data[3] = np.nan
+    with pytest.raises(ValueError, match=r"X contains NaN .* row \d+, column \d+"):
+        Umap(**FAST).fit(bad)
+    with pytest.raises(ValueError, match="input_dropout"):
+        Umap(**{**FAST, "input_dropout": 0.2}).fit(scipy.sparse.eye(40, 6, format="csr"))
 
 
 def test_dense_helper_still_refuses_sparse_naming_the_entry_points() -> None:

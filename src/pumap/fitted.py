@@ -133,7 +133,7 @@ class FittedUmap:
             asked of a model without a training index.
         """
         if is_sparse(data):
-            return self._transform_sparse(data, batch_size, refine)
+            return self._transform_sparse(data, batch_size, refine, refine_epochs, seed)
         x = as_float32_matrix(data, "X")
         if x.shape[1] != self.n_features:
             raise ValueError(
@@ -149,11 +149,13 @@ class FittedUmap:
             return out.to(data.device)
         return out.cpu().numpy()
 
-    def _transform_sparse(self, data: Any, batch_size: int, refine: Any) -> np.ndarray:
+    def _transform_sparse(
+        self, data: Any, batch_size: int, refine: Any, refine_epochs: int | None, seed: int | None
+    ) -> np.ndarray:
         """`transform` of scipy.sparse rows: scaled sparse rows through the first layer
-        (or dense batches when the model centres its input); no refinement."""
-        if refine is not False:
-            raise ValueError("refine=True does not take sparse X; pass refine=False")
+        (or dense batches when the model centres its input), then `_refine` if asked."""
+        if not isinstance(refine, bool):
+            raise ValueError(f"refine must be True or False, got {refine!r}")
         csr = as_csr_float32(data, "X")
         if csr.shape[1] != self.n_features:
             raise ValueError(
@@ -163,6 +165,9 @@ class FittedUmap:
         with torch_threads(self.config.threads):
             for start, rows in sparse_batches(csr, self.standardizer, batch_size):
                 out[start : start + rows.shape[0]] = self._embed(rows, batch_size).cpu().numpy()
+            if refine:
+                init = torch.from_numpy(out).to(self.device)
+                out = self._refine(csr, init, refine_epochs, seed).cpu().numpy()
         return out
 
     @torch.inference_mode()
@@ -178,7 +183,8 @@ class FittedUmap:
         if self.training_index is None:
             raise ValueError(
                 "refine=True needs the training index, and this model has none: fit with "
-                "keep_training_data=True (the default) and save the model after such a fit"
+                "keep_training_data=True (the default; for sparse X also refine_sketch_dims "
+                "below n_features) and save the model after such a fit"
             )
         if epochs is None:
             epochs = default_refine_epochs(x.shape[0])

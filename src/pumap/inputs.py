@@ -27,6 +27,7 @@ from .preprocess import Standardizer, as_float32_matrix, check_enough_points, ch
 from .sparse import (
     SparseRows,
     as_csr_float32,
+    check_sparse_not_constant,
     is_sparse,
     scale_only_standardizer,
     sparse_pca_scores,
@@ -64,7 +65,9 @@ def validate_input(data: Any, cfg: UmapConfig) -> Input:
         values = x.data if is_sparse(x) else x
         if (values < 0).any():
             raise ValueError("metric='precomputed': X holds negative distances")
-    if not is_sparse(x):
+    if is_sparse(x):
+        check_sparse_not_constant(x, "X")
+    else:
         check_not_constant(x, "X")
     return x
 
@@ -125,8 +128,14 @@ def sparse_start(
 
 
 def keeps_index(x: Input, cfg: UmapConfig, precomputed: Any) -> bool:
-    """Whether the fit can keep a training index for ``transform(refine=True)``."""
-    return cfg.keep_training_data and not is_sparse(x) and cfg.metric in EXACT_METRICS
+    """Whether the fit can keep a training index for ``transform(refine=True)``: for sparse
+    ``x`` only a sketch (euclidean, cosine; ``refine_sketch_dims`` below ``n_features``)."""
+    if not cfg.keep_training_data or cfg.metric not in EXACT_METRICS:
+        return False
+    if is_sparse(x):
+        dims = cfg.refine_sketch_dims
+        return cfg.metric in SPARSE_METRICS and dims is not None and dims < x.shape[1]
+    return True
 
 
 def sparse_batches(

@@ -52,6 +52,7 @@ def as_csr_float32(data: Any, name: str = "X") -> scipy.sparse.csr_matrix:
     if csr is data:
         csr = csr.copy()  # pumap sorts the indices in place: never touch the caller's matrix
     csr.sum_duplicates()
+    csr.eliminate_zeros()  # one canonical form: `check_sparse_not_constant` compares arrays
     csr.sort_indices()
     if not np.isfinite(csr.data).all():
         bad = int(np.flatnonzero(~np.isfinite(csr.data))[0])
@@ -61,6 +62,20 @@ def as_csr_float32(data: Any, name: str = "X") -> scipy.sparse.csr_matrix:
             f"row {row}, column {int(csr.indices[bad])}, 0-based); remove or rescale it"
         )
     return csr
+
+
+def check_sparse_not_constant(csr: scipy.sparse.csr_matrix, name: str = "X") -> None:
+    """Refuse a canonical CSR matrix (`as_csr_float32`) whose rows are all identical."""
+    counts = np.diff(csr.indptr)
+    width = int(counts[0])
+    if (counts == width).all():
+        n = csr.shape[0]
+        indices, data = csr.indices.reshape(n, width), csr.data.reshape(n, width)
+        if (indices == indices[:1]).all() and (data == data[:1]).all():
+            raise ValueError(
+                f"all {n} rows of {name} are identical: there is nothing to embed "
+                "(check the rows and columns you selected)"
+            )
 
 
 def scale_only_standardizer(csr: scipy.sparse.csr_matrix) -> Standardizer:
@@ -157,13 +172,25 @@ def _csr(crow: torch.Tensor, col: torch.Tensor, val: torch.Tensor, shape: tuple)
 def sparse_pca_scores(
     csr: scipy.sparse.csr_matrix, scale: np.ndarray, n_components: int, seed: int
 ) -> torch.Tensor:
-    """Scores of ``csr / scale`` on its leading principal components, centred implicitly
-    (``(X - 1 m) P = X P - 1 (m P)``): the randomised range finder of `pumap.pca`, in float64
-    with SciPy, never densifying ``X``. Columns beyond the rank are zero."""
+    """Scores of ``csr / scale`` on its leading principal components (`sparse_principal_axes`);
+    columns beyond the rank are zero."""
     x = csr @ scipy.sparse.diags(1.0 / scale.astype(np.float64))
+    mean, axes = sparse_principal_axes(x, n_components, seed)
+    out = np.zeros((x.shape[0], n_components))
+    out[:, : axes.shape[0]] = x @ axes.T - (mean @ axes.T)[None, :]
+    return torch.from_numpy(out.astype(np.float32))
+
+
+def sparse_principal_axes(
+    x: scipy.sparse.spmatrix, n_axes: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Column means ``(d,)`` and leading principal axes ``(c, d)`` of sparse ``x``, centred
+    implicitly (``(X - 1 m) P = X P - 1 (m P)``): the randomised range finder of `pumap.pca`,
+    in float64 with SciPy, never densifying ``x``; ``c = min(n_axes, n, d)``."""
+    x = scipy.sparse.csr_matrix(x, dtype=np.float64)
     n, d = x.shape
     mean = np.asarray(x.mean(axis=0)).ravel()
-    c = min(n_components, n, d)
+    c = min(n_axes, n, d)
     width = min(c + _OVERSAMPLING, n, d)
     probe = np.random.default_rng(seed).standard_normal((d, width))
 
@@ -177,7 +204,37 @@ def sparse_pca_scores(
     for _ in range(_POWER_ITERATIONS):
         basis = np.linalg.qr(times(times_t(basis)))[0]
     _, _, vh = np.linalg.svd(times_t(basis).T, full_matrices=False)
-    scores = times(vh[:c].T)
-    out = np.zeros((n, n_components))
-    out[:, :c] = scores
-    return torch.from_numpy(out.astype(np.float32))
+    return mean, vh[:c]
+
+
+def unit_rows(csr: scipy.sparse.csr_matrix) -> scipy.sparse.csr_matrix:
+    """Rows scaled to unit length (zero rows stay zero), still sparse."""
+    norms = np.sqrt(np.asarray(csr.multiply(csr).sum(axis=1), dtype=np.float64).ravel())
+    return scipy.sparse.csr_matrix(scipy.sparse.diags(1.0 / np.maximum(norms, 1e-12)) @ csr)
+
+
+def project_rows(
+    csr: scipy.sparse.csr_matrix, metric: str, mean: torch.Tensor, axes: torch.Tensor
+) -> torch.Tensor:
+    """``(rows - mean) @ axes.T`` of sparse rows (unit rows first for cosine), float32, CPU:
+    the coordinates of a refine sketch (`pumap.refine.TrainingIndex`)."""
+    rows = unit_rows(csr) if metric == "cosine" else csr
+    a = axes.detach().cpu().numpy().astype(np.float64)
+    m = mean.detach().cpu().numpy().astype(np.float64)
+    return torch.from_numpy((rows @ a.T - (m @ a.T)[None, :]).astype(np.float32))
+
+
+def sparse_sketch(
+    csr: scipy.sparse.csr_matrix, metric: str, dims: int, seed: int, fit_rows: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(points, mean, axes)`` of a refine sketch of sparse rows (euclidean or cosine), the
+    axes fitted on at most ``fit_rows`` rows drawn with ``seed``."""
+    rows = unit_rows(csr) if metric == "cosine" else csr
+    sample = rows
+    if rows.shape[0] > fit_rows:
+        pick = np.sort(np.random.default_rng(seed).choice(rows.shape[0], fit_rows, replace=False))
+        sample = rows[pick]
+    mean, axes = sparse_principal_axes(sample, dims, seed)
+    mean_t = torch.from_numpy(mean.astype(np.float32))
+    axes_t = torch.from_numpy(axes.astype(np.float32))
+    return project_rows(csr, metric, mean_t, axes_t), mean_t, axes_t
