@@ -130,7 +130,7 @@ class TrainingIndex:
         if is_sparse(x):
             if self.axes is not None:
                 return project_rows(x, self.metric, self.mean, self.axes).to(self.points.device)
-            x = torch.from_numpy(x.toarray()).to(self.points.device)  # a chunk of rows
+            x = _dense_chunk(x, self.points.device)
         rows = _unit_rows(x) if self.metric == "cosine" else x
         centred = rows - self.mean
         return centred if self.axes is None else centred @ self.axes.T
@@ -139,7 +139,7 @@ class TrainingIndex:
         """The ``k`` nearest training points of each row of ``x`` (distances in metric units)."""
         if self.metric not in PRODUCT_METRICS:
             if is_sparse(x):
-                x = torch.from_numpy(x.toarray()).to(self.points.device)  # a chunk of rows
+                x = _dense_chunk(x, self.points.device)
             return query_knn(x, self.points, k, self.metric, _QUERY_BUDGET)
         graph = nearest_rows(self.project(x), self.points, k)
         if self.metric == "cosine":
@@ -379,6 +379,11 @@ def refine(
             generator=generator,
         )
     return out
+
+
+def _dense_chunk(x: Any, device: torch.device) -> torch.Tensor:
+    """A chunk of scipy.sparse query rows (at most `REFINE_CHUNK`) as a float32 tensor."""
+    return torch.from_numpy(x.toarray().astype(np.float32)).to(device)
 
 
 def _unit_rows(x: torch.Tensor) -> torch.Tensor:
