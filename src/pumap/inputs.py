@@ -127,7 +127,7 @@ def sparse_start(
     return standardizer, rows, target
 
 
-def keeps_index(x: Input, cfg: UmapConfig, precomputed: Any) -> bool:
+def keeps_index(x: Input, cfg: UmapConfig) -> bool:
     """Whether the fit can keep a training index for ``transform(refine=True)``: for sparse
     ``x`` only a sketch (euclidean, cosine; ``refine_sketch_dims`` below ``n_features``)."""
     if not cfg.keep_training_data or cfg.metric not in EXACT_METRICS:

@@ -25,9 +25,7 @@ from .graph import FuzzyGraph, fuzzy_simplicial_set
 from .inputs import fit_knn, keeps_index, sparse_start, validate_input
 from .knn import KnnGraph, build_knn
 from .loss import find_ab_params
-from .preprocess import (
-    Standardizer,
-)
+from .preprocess import Standardizer
 from .refine import TrainingIndex
 from .sparse import is_sparse
 from .trainer import (
@@ -207,7 +205,7 @@ class Umap:
             fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
             fitted.embedding = _embed(fitted, start.inputs if is_sparse(x) else x)
         fitted.graph = graph.to_scipy()
-        if keeps_index(x, cfg, self.precomputed_knn):
+        if keeps_index(x, cfg):
             with stages.run("index", "the training index"):
                 fitted.training_index = _index(x, fitted.embedding, cfg, plan.seed, device)
         fitted.timings = stages.timings
