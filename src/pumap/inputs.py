@@ -77,14 +77,15 @@ def fit_knn(
     dense_knn: Any,
 ) -> KnnGraph:
     """The fit's k-NN graph on ``device``: ``precomputed`` (umap-learn's layout, checked),
-    from the distance matrix, from the sparse matrix, or ``dense_knn(x)`` otherwise."""
+    from the distance matrix, from the sparse matrix, or else
+    ``dense_knn(x, cfg, seed, device)`` (`pumap.umap`'s dense search)."""
     k = knn_k(cfg)
     if precomputed is not None:
         return precomputed_knn_graph(precomputed, x.shape[0], k).to(device)
     if cfg.metric == PRECOMPUTED:
         return distance_matrix_knn(x, k).to(device)
     if not is_sparse(x):
-        return dense_knn(x)
+        return dense_knn(x, cfg, seed, device)
     if cfg.knn_method == "nndescent" or cfg.metric not in SPARSE_METRICS:
         return nndescent_search(x, k, cfg.metric, seed=seed, verbose=cfg.verbose).to(device)
     if cfg.knn_method == "auto":

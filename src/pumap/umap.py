@@ -186,10 +186,7 @@ class Umap:
         )
         stages = _Stages(progress, device)
         with stages.run("knn", "the k-NN search"):
-            knn = fit_knn(
-                x, cfg, plan.seed, device, self.precomputed_knn,
-                lambda dense: _knn(dense, cfg, plan.seed, device),
-            )
+            knn = fit_knn(x, cfg, plan.seed, device, self.precomputed_knn, dense_knn=_knn)
         with stages.run("graph", "the fuzzy graph's construction"):
             graph, a, b = _graph(knn, cfg)
         del knn
@@ -285,9 +282,7 @@ def _init(
     if is_sparse(x):
         standardizer, inputs, target = sparse_start(x, cfg, template, plan.seed, device)
     else:
-        standardizer = (
-            Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
-        )
+        standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
         inputs = standardizer(x.to(device))
     encoder = copy.deepcopy(template)  # never train the caller's module in place
     if encoder is None:
