@@ -169,6 +169,10 @@ def test_sparse_input_is_checked_by_name() -> None:
     bad.data[3] = np.nan
     with pytest.raises(ValueError, match=r"X contains NaN .* row \d+, column \d+"):
         Umap(**FAST).fit(bad)
+    with pytest.raises(ValueError, match="exact search of sparse X computes euclidean, cosine"):
+        Umap(**{**FAST, "metric": "manhattan", "knn_method": "exact"}).fit(
+            scipy.sparse.random(40, 6, density=0.5, format="csr", random_state=1)
+        )
     with pytest.raises(ValueError, match="input_dropout"):
         Umap(**{**FAST, "input_dropout": 0.2}).fit(scipy.sparse.eye(40, 6, format="csr"))
 

@@ -86,6 +86,11 @@ def fit_knn(
         return distance_matrix_knn(x, k).to(device)
     if not is_sparse(x):
         return dense_knn(x, cfg, seed, device)
+    if cfg.knn_method == "exact" and cfg.metric not in SPARSE_METRICS:
+        raise ValueError(
+            f"the exact search of sparse X computes {', '.join(SPARSE_METRICS)}; for "
+            f"metric={cfg.metric!r} use knn_method='nndescent' or 'auto' (or pass X.toarray())"
+        )
     if cfg.knn_method == "nndescent" or cfg.metric not in SPARSE_METRICS:
         return nndescent_search(x, k, cfg.metric, seed=seed, verbose=cfg.verbose).to(device)
     if cfg.knn_method == "auto":
