@@ -257,3 +257,24 @@ def test_graph_is_not_saved(digits: np.ndarray, tmp_path) -> None:
     assert isinstance(fitted.graph, scipy.sparse.csr_matrix)
     fitted.save(tmp_path / "m.safetensors")
     assert FittedUmap.load(tmp_path / "m.safetensors").graph is None
+
+
+def test_a_manhattan_index_survives_save_and_load(digits: np.ndarray, tmp_path) -> None:
+    from pumap import FittedUmap
+
+    fitted = Umap(metric="manhattan", **FAST).fit(digits)
+    fitted.save(tmp_path / "m.safetensors")
+    loaded = FittedUmap.load(tmp_path / "m.safetensors")
+    assert loaded.training_index.metric == "manhattan" and loaded.training_index.axes is None
+    np.testing.assert_array_equal(
+        loaded.transform(digits[:10], refine=True), fitted.transform(digits[:10], refine=True)
+    )
+
+
+def test_estimator_takes_sparse_input(tfidf) -> None:
+    from pumap import ParametricUMAP
+
+    est = ParametricUMAP(metric="cosine", n_epochs=2, hidden_layers=(16,), random_state=0)
+    out = est.fit_transform(tfidf.tocsc())
+    assert out.shape == (300, 2) and est.graph_.shape == (300, 300)
+    assert est.transform(tfidf[:4]).shape == (4, 2)
