@@ -284,7 +284,7 @@ def test_usage_errors_exit_2(tmp_path, csv_with_labels, capsys):
         (["fit", data, "--save", save, "--plot", "p.jpg"], "must end in .png or .svg or .pdf"),
         (["fit", data, "--save", save, "--hidden-layers", "a,b"], "--hidden-layers"),
         (["fit", data, "--save", save, "--n-neighbors", "0"], "--n-neighbors: n_neighbors must"),
-        (["fit", data, "--save", save, "--metric", "manhattan"], "invalid choice"),
+        (["fit", data, "--save", save, "--metric", "nonsense"], "metric must be one of"),
         (["fit", "--synthetic", "100", "--data-dir", "x", "--save", save], "--data-dir only"),
         (["transform", save, data], "required: --out"),
         (["frobnicate"], "invalid choice"),

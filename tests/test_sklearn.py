@@ -97,12 +97,12 @@ def test_n_neighbors_larger_than_data_is_truncated_with_warning(rng):
 
 def test_init_stores_params_and_fit_validates(data):
     x, _ = data
-    est = ParametricUMAP(n_neighbors=1, metric="manhattan", min_dist=-1)  # no error yet
-    assert est.get_params()["metric"] == "manhattan"
+    est = ParametricUMAP(n_neighbors=1, metric="manhatan", min_dist=-1)  # no error yet
+    assert est.get_params()["metric"] == "manhatan"
     with pytest.raises(ValueError, match="n_neighbors must be >= 2"):
         est.fit(x)
     for bad, match in [
-        ({"metric": "manhattan"}, "metric must be one of"),
+        ({"metric": "manhatan"}, "metric must be one of"),
         ({"min_dist": 2.0}, "min_dist must be at most spread"),
         ({"n_components": 0}, "n_components must be >= 1"),
         ({"device": "tpu"}, "device must be"),

@@ -23,7 +23,7 @@ TINY = {"n_neighbors": 5, "n_epochs": 3, "hidden_layers": (16,), "seed": 0, "ver
         ("n_neighbors", 0),
         ("n_neighbors", 2.5),
         ("n_components", 0),
-        ("metric", "manhattan"),
+        ("metric", "manhatan"),
         ("min_dist", -0.1),
         ("min_dist", 2.0),  # above spread
         ("spread", 0.0),

@@ -6,7 +6,6 @@ import tracemalloc
 
 import numpy as np
 import pytest
-import scipy.sparse
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -136,8 +135,6 @@ def test_too_few_points_says_what_to_change(n, k):
         (torch.ones(3, 2, dtype=torch.complex64), r"X has complex values"),
         (torch.ones(3, 2, dtype=torch.bool), r"X must hold real numbers, got dtype torch.bool"),
         ([[1.0, 2.0], [3.0]], r"X cannot be read as a numeric array"),
-        (scipy.sparse.random(20, 5, density=0.3, format="csr"), r"X is a scipy sparse .*toarray"),
-        (scipy.sparse.csr_array(np.eye(5)), r"X is a scipy sparse matrix.*X\.toarray\(\)"),
         (torch.eye(5).to_sparse(), r"X is a sparse tensor.*X\.to_dense\(\)"),
         (np.array([[1e39, 1.0]]), r"X has a value beyond float32's .*row 0, column 0 \(0-based"),
     ],
@@ -183,7 +180,7 @@ def test_transform_with_the_wrong_number_of_features(fitted):
 @pytest.mark.parametrize(
     ("option", "value", "match"),
     [
-        ("metric", "manhattan", r"metric must be one of 'euclidean', 'cosine', got 'manhattan'"),
+        ("metric", "manhatan", r"metric must be one of 'euclidean', 'cosine', .* got 'manhatan'"),
         ("knn_method", "annoy", r"knn_method must be one of .* got 'annoy'"),
         ("device", "tpu", r"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got 'tpu'"),
         ("n_components", 0, r"n_components must be >= 1, got 0"),

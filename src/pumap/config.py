@@ -11,7 +11,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-METRICS = ("euclidean", "cosine")
+from .metric_names import EXACT_METRICS, METRICS, check_metric_name  # noqa: F401 - METRICS re-exported
+
 KNN_METHODS = ("auto", "exact", "nndescent", "ivf")
 KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
 # Beyond ~3e37 torch's float32 Adam arithmetic overflows with a RuntimeError that names no
@@ -118,8 +119,13 @@ class UmapConfig:
         global structure.
     n_components : int
         Dimension of the embedding.
-    metric : {"euclidean", "cosine"}
-        Distance in the input space, used for the k-NN graph.
+    metric : str
+        Distance in the input space, used for the k-NN graph: one of ``EXACT_METRICS``
+        (``"euclidean"``, ``"cosine"``, ``"manhattan"``, ``"chebyshev"``, ``"correlation"``,
+        ``"hamming"``, ``"jaccard"``: exact search on any device), any other metric
+        pynndescent knows by name (NN-Descent, on the CPU; ``knn_method="auto"`` picks it for
+        them), or ``"precomputed"`` (``X`` is an ``(n, n)`` distance matrix; see
+        docs/getting-started.md, "Sparse, precomputed and other metrics").
     min_dist, spread : float
         Shape of the low-dimensional similarity curve ``1 / (1 + a d^(2b))``; ``a`` and ``b``
         are fitted from them as in umap-learn. ``min_dist`` must lie in ``[0, spread]``.
@@ -200,7 +206,10 @@ class UmapConfig:
         "minus 1)", metavar="K",
     )
     n_components: int = option(2, "embedding dimension", metavar="D")
-    metric: str = option("euclidean", "distance in the input space", choices=METRICS)
+    metric: str = option(
+        "euclidean", f"distance in the input space: {', '.join(EXACT_METRICS)}, precomputed, "
+        "or any metric pynndescent knows by name", metavar="NAME",
+    )
     min_dist: float = option(
         0.1, "how tightly embedded points may pack, in [0, spread]", metavar="D"
     )
@@ -250,7 +259,12 @@ class UmapConfig:
         object.__setattr__(self, "hidden_layers", tuple(self.hidden_layers))
         _check_int("n_neighbors", self.n_neighbors, 1)
         _check_int("n_components", self.n_components, 1)
-        _check_choice("metric", self.metric, METRICS)
+        check_metric_name(self.metric)
+        if self.knn_method == "exact" and self.metric not in (*EXACT_METRICS, "precomputed"):
+            raise ValueError(
+                f"knn_method='exact' computes the metrics {', '.join(EXACT_METRICS)}; "
+                f"metric={self.metric!r} needs knn_method='nndescent' or 'auto'"
+            )
         _check_float("spread", self.spread, strictly_positive=True)
         _check_float("min_dist", self.min_dist)
         if self.min_dist > self.spread:

@@ -33,6 +33,19 @@ class MLP(nn.Sequential):
         self.hidden_layers = tuple(hidden_layers)
         self.n_components = n_components
 
+    def forward(self, x: Any) -> torch.Tensor:
+        """The MLP of ``x``: a dense tensor, a sparse CSR tensor or `pumap.sparse.SparseRows`
+        (whose rows the first layer multiplies sparse: nothing is densified)."""
+        if hasattr(x, "sparse_tensor"):
+            x = x.sparse_tensor()
+        if x.layout == torch.strided:
+            return super().forward(x)
+        first = self[0]
+        out = torch.mm(x, first.weight.T) + first.bias
+        for layer in list(self)[1:]:
+            out = layer(out)
+        return out
+
     def spec(self) -> dict[str, Any]:
         """JSON-able description from which `MLP.from_spec` rebuilds the same architecture."""
         return {

@@ -11,9 +11,12 @@ from torch import nn
 
 from .config import UmapConfig
 from .device import resolve_device, torch_threads
+from .inputs import sparse_batches
 from .io import read_model, save_model, save_weights
+from .metric_names import EXACT_METRICS
 from .preprocess import Standardizer, as_float32_matrix
 from .refine import TrainingIndex, default_refine_epochs, refine
+from .sparse import SparseRows, as_csr_float32, is_sparse
 
 TRANSFORM_BATCH = 65_536  # rows per forward pass: bounds transform's activation memory
 
@@ -45,6 +48,13 @@ class FittedUmap:
         the exact search). Saved in the model file; None for files written before 0.2.
     world_size : int
         Processes that trained it: above 1 for a data-parallel fit (`pumap.distributed`).
+
+    Attributes
+    ----------
+    graph : scipy.sparse.csr_matrix or None
+        The fuzzy graph of the fit, ``(n, n)`` symmetric memberships with both directions
+        stored (umap-learn's ``graph_``). Kept in memory after `Umap.fit`; model files do
+        not hold it, so it is ``None`` after `load`.
     """
 
     def __init__(
@@ -75,6 +85,8 @@ class FittedUmap:
         # sample of the training rows, the default landmarks.
         self.optimizer_state: dict[str, Any] | None = None
         self.landmark_rows: torch.Tensor | None = None
+        # The fit's fuzzy graph (scipy CSR), in memory only: not saved, None after `load`.
+        self.graph: Any = None
 
     @property
     def n_features(self) -> int:
@@ -135,6 +147,8 @@ class FittedUmap:
             If ``data`` does not have the model's number of features, or ``refine=True`` is
             asked of a model without a training index.
         """
+        if is_sparse(data):
+            return self._transform_sparse(data, batch_size, refine, refine_epochs, seed)
         x = as_float32_matrix(data, "X")
         if x.shape[1] != self.n_features:
             raise ValueError(
@@ -150,14 +164,42 @@ class FittedUmap:
             return out.to(data.device)
         return out.cpu().numpy()
 
+    def _transform_sparse(
+        self, data: Any, batch_size: int, refine: Any, refine_epochs: int | None, seed: int | None
+    ) -> np.ndarray:
+        """`transform` of scipy.sparse rows: scaled sparse rows through the first layer
+        (or dense batches when the model centres its input), then `_refine` if asked."""
+        if not isinstance(refine, bool):
+            raise ValueError(f"refine must be True or False, got {refine!r}")
+        csr = as_csr_float32(data, "X")
+        if csr.shape[1] != self.n_features:
+            raise ValueError(
+                f"X has {csr.shape[1]} features but this model was fitted on {self.n_features}"
+            )
+        out = np.empty((csr.shape[0], self.n_components), dtype=np.float32)
+        with torch_threads(self.config.threads):
+            for start, rows in sparse_batches(csr, self.standardizer, batch_size):
+                out[start : start + rows.shape[0]] = self._embed(rows, batch_size).cpu().numpy()
+            if refine:
+                init = torch.from_numpy(out).to(self.device)
+                out = self._refine(csr, init, refine_epochs, seed).cpu().numpy()
+        return out
+
     @torch.inference_mode()
     def _refine(
         self, x: torch.Tensor, init: torch.Tensor, epochs: int | None, seed: int | None
     ) -> torch.Tensor:
+        if self.training_index is None and self.config.metric not in EXACT_METRICS:
+            raise ValueError(
+                f"refine=True searches the training data exactly, under the metrics "
+                f"{', '.join(EXACT_METRICS)}; this model's metric {self.config.metric!r} is not "
+                "one of them"
+            )
         if self.training_index is None:
             raise ValueError(
                 "refine=True needs the training index, and this model has none: fit with "
-                "keep_training_data=True (the default) and save the model after such a fit"
+                "keep_training_data=True (the default; for sparse X also refine_sketch_dims "
+                "below n_features) and save the model after such a fit"
             )
         if epochs is None:
             epochs = default_refine_epochs(x.shape[0])
@@ -195,7 +237,8 @@ class FittedUmap:
         non_blocking = device.type == "cuda" and x.device.type == "cpu"
         for start in range(0, x.shape[0], batch_size):
             chunk = x[start : start + batch_size].to(device, non_blocking=non_blocking)
-            out[start : start + chunk.shape[0]] = self.encoder(self.standardizer(chunk))
+            scaled = chunk if isinstance(chunk, SparseRows) else self.standardizer(chunk)
+            out[start : start + chunk.shape[0]] = self.encoder(scaled)
         return out
 
     def fit_more(self, data: Any, **options: Any) -> FittedUmap:

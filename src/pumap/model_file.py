@@ -19,9 +19,9 @@ import torch
 from torch import nn
 
 from ._version import __version__
-from .config import METRICS
 from .encoder import MLP
 from .formats import ModelFormatError, as_f32, as_stored
+from .metric_names import EXACT_METRICS as METRICS
 from .refine import TrainingIndex
 
 if TYPE_CHECKING:

@@ -108,8 +108,8 @@ def _numpy_real(data: Any, name: str) -> np.ndarray:
     """``data`` as a NumPy array of a real dtype (no copy where NumPy needs none)."""
     if _is_scipy_sparse(data):
         raise ValueError(
-            f"{name} is a scipy sparse matrix; pumap needs dense input: pass {name}.toarray() "
-            "(or reduce it first, e.g. with TruncatedSVD)"
+            f"{name} is a scipy sparse matrix; this function needs dense input: pass "
+            f"{name}.toarray() (Umap.fit and FittedUmap.transform take sparse matrices)"
         )
     if _is_pandas_frame(data):
         non_numeric = [str(c) for c, t in _pandas_dtypes(data) if not _numeric_dtype(t)]

@@ -23,7 +23,9 @@ import torch
 
 from .graph import membership_strengths, smooth_knn_dist
 from .knn import KnnGraph
+from .knn.metrics import PRODUCT_METRICS, query_knn
 from .pca import principal_axes
+from .sparse import is_sparse, project_rows, sparse_sketch
 
 # Epochs of a refinement when not given, as umap-learn's transform chooses them: 100 for up to
 # 10,000 new points in a call, 30 for more (measured in docs/benchmarks.md, "New points").
@@ -56,7 +58,9 @@ class TrainingIndex:
         ``(s, d)`` float32 principal axes, or ``None`` when ``points`` is the data itself.
     metric : str
         ``"euclidean"``, or ``"cosine"`` (rows are scaled to unit length first, and a squared
-        euclidean distance ``e`` between unit rows is the cosine distance ``e / 2``).
+        euclidean distance ``e`` between unit rows is the cosine distance ``e / 2``), or
+        another of `EXACT_METRICS`: then ``points`` are the training rows themselves (no
+        sketch, ``mean`` is zero) searched exactly under that metric.
     """
 
     embedding: torch.Tensor
@@ -78,8 +82,16 @@ class TrainingIndex:
 
         ``sketch_dims=None``, or at least the number of features, keeps the data itself;
         otherwise the axes come from PCA of at most `SKETCH_FIT_ROWS` rows drawn with
-        ``generator`` (a CPU generator).
+        ``generator`` (a CPU generator). Metrics other than euclidean and cosine keep the
+        rows themselves whatever ``sketch_dims``: a sketch preserves euclidean geometry only.
         """
+        if is_sparse(x):  # a sketch of scipy.sparse rows (euclidean, cosine), never densified
+            seed = int(torch.randint(2**31 - 1, (1,), generator=generator))
+            points, mean, axes = sparse_sketch(x, metric, sketch_dims, seed, SKETCH_FIT_ROWS)
+            return cls(embedding.float().contiguous(), points, mean, axes, metric)
+        if metric not in PRODUCT_METRICS:
+            zero = torch.zeros(x.shape[1], dtype=torch.float32, device=x.device)
+            return cls(embedding.float().contiguous(), x.contiguous(), zero, None, metric)
         rows = _unit_rows(x) if metric == "cosine" else x
         if sketch_dims is None or sketch_dims >= x.shape[1]:
             mean = rows.mean(dim=0)
@@ -115,12 +127,20 @@ class TrainingIndex:
 
     def project(self, x: torch.Tensor) -> torch.Tensor:
         """New rows ``(m, d)`` in the index's coordinates ``(m, s)``."""
+        if is_sparse(x):
+            if self.axes is not None:
+                return project_rows(x, self.metric, self.mean, self.axes).to(self.points.device)
+            x = _dense_chunk(x, self.points.device)
         rows = _unit_rows(x) if self.metric == "cosine" else x
         centred = rows - self.mean
         return centred if self.axes is None else centred @ self.axes.T
 
     def query(self, x: torch.Tensor, k: int) -> KnnGraph:
         """The ``k`` nearest training points of each row of ``x`` (distances in metric units)."""
+        if self.metric not in PRODUCT_METRICS:
+            if is_sparse(x):
+                x = _dense_chunk(x, self.points.device)
+            return query_knn(x, self.points, k, self.metric, _QUERY_BUDGET)
         graph = nearest_rows(self.project(x), self.points, k)
         if self.metric == "cosine":
             return KnnGraph(graph.indices, graph.distances.square() / 2)
@@ -344,7 +364,8 @@ def refine(
     out = torch.empty_like(init, dtype=torch.float32)
     for start in range(0, x.shape[0], REFINE_CHUNK):
         stop = min(start + REFINE_CHUNK, x.shape[0])
-        graph = index.query(x[start:stop].to(index.points.device), k)
+        chunk = x[start:stop]
+        graph = index.query(chunk if is_sparse(chunk) else chunk.to(index.points.device), k)
         weights = transform_memberships(graph.distances)
         out[start:stop] = refine_layout(
             init[start:stop],
@@ -358,6 +379,11 @@ def refine(
             generator=generator,
         )
     return out
+
+
+def _dense_chunk(x: Any, device: torch.device) -> torch.Tensor:
+    """A chunk of scipy.sparse query rows (at most `REFINE_CHUNK`) as a float32 tensor."""
+    return torch.from_numpy(x.toarray().astype(np.float32)).to(device)
 
 
 def _unit_rows(x: torch.Tensor) -> torch.Tensor:

@@ -66,8 +66,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         umap-learn.
     n_components : int
         Dimension of the embedding.
-    metric : {"euclidean", "cosine"}
-        Distance in the input space.
+    metric : str
+        Distance in the input space (see `pumap.UmapConfig`: the exact metrics, any
+        pynndescent name, or ``"precomputed"``).
     min_dist, spread : float
         Shape of the low-dimensional similarity curve, as in umap-learn.
     n_epochs : int or None
@@ -121,6 +122,10 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
         trains a deep copy of it, so the module you pass is never modified and refits start
         from the same weights.
+    precomputed_knn : tuple (indices, distances) or None, default=None
+        umap-learn's parameter: ``(n_samples, n_neighbors)`` arrays whose first column is
+        each point itself (``umap.umap_.nearest_neighbors``' output) used instead of a k-NN
+        search; a wider pair is cut to ``n_neighbors`` columns (see `pumap.Umap`).
 
     Attributes
     ----------
@@ -134,6 +139,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         Column names, when `fit` was given a DataFrame with string column names.
     config_ : pumap.UmapConfig
         The pumap options the model was fitted with (``n_neighbors`` in pumap's meaning).
+    graph_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+        The fuzzy graph of the training data, as umap-learn's ``graph_``.
 
     Examples
     --------
@@ -172,6 +179,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         device: str = _DEFAULTS.device,
         encoder: Any = None,
         threads: int | None = _DEFAULTS.threads,
+        precomputed_knn: Any = None,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -198,6 +206,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.device = device
         self.encoder = encoder
         self.threads = threads
+        self.precomputed_knn = precomputed_knn
 
     # ------------------------------------------------------------------ fitting
 
@@ -206,8 +215,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Dense numeric data (NumPy array, DataFrame, nested lists).
+        X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
+            Numeric data (NumPy array, DataFrame, nested lists, sparse matrix).
         y : None
             Ignored; present for pipeline compatibility.
 
@@ -218,14 +227,15 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         x = _validate_data(
             self, X, reset=True, dtype=[np.float32, np.float64], ensure_min_samples=2,
-            **_VALUES_CHECKED_BY_PUMAP,
+            accept_sparse="csr", **_VALUES_CHECKED_BY_PUMAP,
         )
         config = self._build_config(x.shape[0])
         encoder = copy.deepcopy(self.encoder) if self.encoder is not None else None
-        fitted = Umap(config, encoder=encoder).fit(x)
+        fitted = Umap(config, encoder=encoder, precomputed_knn=self.precomputed_knn).fit(x)
         self.fitted_: FittedUmap = fitted
         self.config_: UmapConfig = config
         self.embedding_: np.ndarray = _to_numpy(fitted.embedding)
+        self.graph_ = fitted.graph
         return self
 
     def fit_transform(self, X: Any, y: Any = None) -> np.ndarray:
@@ -280,7 +290,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         """
         check_is_fitted(self, "fitted_")
         x = _validate_data(
-            self, X, reset=False, dtype=[np.float32, np.float64], **_VALUES_CHECKED_BY_PUMAP
+            self, X, reset=False, dtype=[np.float32, np.float64], accept_sparse="csr",
+            **_VALUES_CHECKED_BY_PUMAP,
         )
         refine = self.refine if refine is None else refine
         return self.fitted_.transform(x, refine=_plain(refine))
@@ -331,7 +342,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     def __sklearn_tags__(self) -> Any:
         tags = super().__sklearn_tags__()
         tags.input_tags.allow_nan = False
-        tags.input_tags.sparse = False
+        tags.input_tags.sparse = True
         # The encoder computes in float32 whatever the input's precision.
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags

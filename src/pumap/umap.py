@@ -18,22 +18,19 @@ from torch import nn
 from .checkpoint import CheckpointPlan, plan_checkpoints
 from .config import UmapConfig
 from .device import torch_threads
-from .distributed import Replica, join_fit
+from .distributed import Replica, join_fit, launched
 from .encoder import build_encoder
 from .fitted import TRANSFORM_BATCH, FittedUmap
 from .graph import FuzzyGraph, fuzzy_simplicial_set
+from .inputs import fit_knn, keeps_index, sparse_start, validate_input
 from .knn import KnnGraph
 from .landmarks import sample_rows
 from .loss import find_ab_params
 from .neighbours import knn_stage as _knn
 from .optimizer_state import AdamCarry
-from .preprocess import (
-    Standardizer,
-    as_float32_matrix,
-    check_enough_points,
-    check_not_constant,
-)
+from .preprocess import Standardizer
 from .refine import TrainingIndex
+from .sparse import is_sparse
 from .trainer import (
     Callback,
     TrainingDiverged,
@@ -41,7 +38,7 @@ from .trainer import (
     auto_n_epochs,
     train_umap,
 )
-from .warmstart import warm_start
+from .warmstart import fit_to_target, warm_start
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +53,9 @@ class Umap:
         Your own network mapping ``(batch, n_features)`` float32 to ``(batch, n_components)``;
         by default an MLP with ``config.hidden_layers``. Each `fit` trains a deep copy of it,
         so the module passed is never modified and fits do not share weights.
+    precomputed_knn : tuple of arrays, optional
+        ``(indices, distances)`` in umap-learn's layout, used instead of a k-NN search
+        (`pumap.knn.precomputed.precomputed_knn_graph`); ``X`` stays the encoder's input.
     **options
         Any `UmapConfig` field, e.g. ``Umap(n_neighbors=30, seed=0)``.
 
@@ -70,7 +70,12 @@ class Umap:
     """
 
     def __init__(
-        self, config: UmapConfig | None = None, *, encoder: nn.Module | None = None, **options: Any
+        self,
+        config: UmapConfig | None = None,
+        *,
+        encoder: nn.Module | None = None,
+        precomputed_knn: Any = None,
+        **options: Any,
     ) -> None:
         if config is not None and not isinstance(config, UmapConfig):
             raise TypeError(f"config must be a UmapConfig, got {type(config).__name__}")
@@ -79,6 +84,7 @@ class Umap:
         if encoder is not None and not isinstance(encoder, nn.Module):
             raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
         self.encoder = encoder
+        self.precomputed_knn = precomputed_knn
 
     def fit(
         self,
@@ -93,9 +99,11 @@ class Umap:
 
         Parameters
         ----------
-        data : array-like or torch.Tensor, shape (n_samples, n_features)
+        data : array-like, torch.Tensor or scipy.sparse matrix, shape (n_samples, n_features)
             Real numbers (integers and float64 are converted to float32 once), finite, at
-            least ``n_neighbors + 1`` rows and not all identical.
+            least ``n_neighbors + 1`` rows and not all identical. Sparse input is never
+            densified whole (see docs/getting-started.md). With ``metric="precomputed"``,
+            the ``(n, n)`` distances between the points (dense or sparse).
         callback : callable, optional
             Called with an `EpochProgress` after every epoch; it may raise
             `KeyboardInterrupt` to stop the fit as Ctrl-C does.
@@ -167,6 +175,10 @@ class Umap:
         """The stages of a fit, in order; each stage trusts the tensors the one before made."""
         cfg = self.config
         x = _validate(data, cfg)
+        if is_sparse(x) and (checkpoint_path is not None or resume_from is not None):
+            raise ValueError("checkpoint_path and resume_from do not take sparse X yet")
+        if is_sparse(x) and launched():
+            raise ValueError("a data-parallel fit (torchrun) takes dense X; pass X.toarray()")
         # replica: None unless data-parallel (pumap.distributed); then cfg has rank 0's seed
         replica, device, cfg = join_fit(cfg, x, resume_from)
         plan = plan_checkpoints(
@@ -177,7 +189,11 @@ class Umap:
         stages = _Stages(progress, device)
         with stages.run("knn", "the k-NN search"):  # rank 0 alone builds the graph
             main = replica is None or replica.is_main
-            knn, knn_info = _knn(x, cfg, plan.seed, device) if main else (None, None)
+            knn, knn_info = (
+                fit_knn(x, cfg, plan.seed, device, self.precomputed_knn, dense_knn=_knn)
+                if main
+                else (None, None)
+            )
         with stages.run("graph", "the fuzzy graph's construction"):
             graph, a, b = _graph(knn, cfg, replica)
         del knn
@@ -197,11 +213,13 @@ class Umap:
             ran = cfg.replace(seed=plan.seed, n_epochs=n_epochs)
             fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
             fitted.world_size = 1 if replica is None else replica.world_size
-            fitted.embedding = _embed(fitted, x)
+            fitted.embedding = _embed(fitted, start.inputs if is_sparse(x) else x)
             fitted.knn_info = knn_info
             fitted.optimizer_state = adam.state
-        if cfg.keep_training_data:
+        fitted.graph = graph.to_scipy()
+        if cfg.keep_training_data and not is_sparse(x):
             fitted.landmark_rows = sample_rows(x, plan.seed)  # fit_more's default landmarks
+        if keeps_index(x, cfg):
             with stages.run("index", "the training index"):
                 fitted.training_index = _index(x, fitted.embedding, cfg, plan.seed, device)
         fitted.timings = stages.timings
@@ -246,15 +264,9 @@ class _Start(NamedTuple):
     generator: torch.Generator
 
 
-def _validate(data: Any, cfg: UmapConfig) -> torch.Tensor:
-    """The one check of the input: a finite float32 matrix, enough rows, not all alike.
-
-    Every later stage takes the tensor returned here as it is, without checking it again.
-    """
-    x = as_float32_matrix(data, "X")
-    check_enough_points(x.shape[0], cfg.n_neighbors)
-    check_not_constant(x, "X")
-    return x
+def _validate(data: Any, cfg: UmapConfig) -> Any:
+    """The one check of the input (`pumap.inputs.validate_input`); never repeated later."""
+    return validate_input(data, cfg)
 
 
 def _graph(
@@ -275,8 +287,11 @@ def _init(
     device: torch.device,
 ) -> _Start:
     """Standardise, build (or copy) the encoder and warm-start it on PCA unless resuming."""
-    standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
-    inputs = standardizer(x.to(device))
+    if is_sparse(x):
+        standardizer, inputs, target = sparse_start(x, cfg, template, plan.seed, device)
+    else:
+        standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
+        inputs = standardizer(x.to(device))
     encoder = copy.deepcopy(template)  # never train the caller's module in place
     if encoder is None:
         init = torch.Generator().manual_seed(plan.seed)
@@ -284,7 +299,10 @@ def _init(
     encoder = encoder.to(device).train()
     generator = torch.Generator(device=device).manual_seed(plan.seed)
     if cfg.pca_init and plan.resumed is None:  # a checkpoint's encoder replaces the warm start
-        warm_start(encoder, inputs, cfg.n_components, cfg.learning_rate, generator)
+        if is_sparse(x):
+            fit_to_target(encoder, inputs, target, cfg.learning_rate, generator)
+        else:
+            warm_start(encoder, inputs, cfg.n_components, cfg.learning_rate, generator)
     plan.check_encoder(encoder, device)
     return _Start(standardizer, inputs, encoder, generator)
 

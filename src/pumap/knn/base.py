@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import METRICS
+from ..metric_names import EXACT_METRICS
 
 COSINE_EPS = 1e-12  # norms below this count as zero: a zero vector is at distance 1
 
@@ -38,6 +38,9 @@ class KnnGraph:
         return KnnGraph(self.indices.to(device), self.distances.to(device))
 
 
-def check_metric(metric: str) -> None:
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {', '.join(map(repr, METRICS))}, got {metric!r}")
+def check_metric(metric: str, allowed: tuple[str, ...] = EXACT_METRICS, how: str = "") -> None:
+    """Refuse a metric outside ``allowed`` (the exact search's by default), listing them."""
+    if metric not in allowed:
+        raise ValueError(
+            f"metric must be one of {', '.join(map(repr, allowed))}{how}, got {metric!r}"
+        )

@@ -7,6 +7,7 @@ import logging
 import torch
 
 from ..config import GPU_EXACT_THRESHOLD, NNDESCENT_THRESHOLD
+from ..metric_names import EXACT_METRICS
 from .base import KnnGraph
 from .exact import exact_search
 from .ivf import IVF_METRICS, ivf_search
@@ -23,10 +24,23 @@ def choose_method(n: int, metric: str, method: str, device: torch.device) -> str
     ``"auto"``: on the CPU, the exact search up to ``NNDESCENT_THRESHOLD`` points and
     NN-Descent (pynndescent, CPU) above; on CUDA and MPS, the exact search up to
     ``GPU_EXACT_THRESHOLD`` points and IVF on the device above (NN-Descent for a metric IVF
-    does not support). Any other ``method`` is returned as it is.
+    does not support); NN-Descent always for a metric only pynndescent computes. Any other
+    ``method`` is returned as it is, once checked against the metric.
+
+    Raises
+    ------
+    ValueError
+        For ``method="exact"`` with a metric the exact search does not compute.
     """
+    if method == "exact" and metric not in EXACT_METRICS:
+        raise ValueError(
+            f"knn_method='exact' computes the metrics {', '.join(map(repr, EXACT_METRICS))}; "
+            f"metric={metric!r} needs knn_method='nndescent' (or 'auto')"
+        )
     if method != "auto":
         return method
+    if metric not in EXACT_METRICS:
+        return "nndescent"
     if device.type in ("cuda", "mps"):
         if n <= GPU_EXACT_THRESHOLD:
             return "exact"

@@ -23,6 +23,7 @@ from .budget import (
     n_candidates,
     refine_rows_for_budget,
 )
+from .metrics import PRODUCT_METRICS, block_distances, generic_search, row_centred
 from .topk import smallest_or_largest
 
 _TERMS_CHUNK_BYTES = 4 * 2**20  # float64 scratch for the per-point terms
@@ -33,9 +34,13 @@ def pairwise_distances(x: torch.Tensor, y: torch.Tensor, metric: str = "euclidea
 
     Euclidean distances use one fused matrix product,
     ``sqrt(max(|x|^2 + |y|^2 - 2 x.y, 0))``; cosine distances are ``1 - x.y / (|x| |y|)``
-    (a zero vector is at distance 1 from everything). Differentiable.
+    (a zero vector is at distance 1 from everything); the other metrics of
+    `EXACT_METRICS` as `pumap.knn.metrics.block_distances` computes them. Differentiable
+    (hamming and jaccard have zero gradient).
     """
     check_metric(metric)
+    if metric not in PRODUCT_METRICS:
+        return block_distances(x, y, metric)
     if metric == "cosine":
         xn = x / x.norm(dim=1, keepdim=True).clamp_min(COSINE_EPS)
         yn = y / y.norm(dim=1, keepdim=True).clamp_min(COSINE_EPS)
@@ -100,7 +105,11 @@ def exact_knn(
     data : array-like or torch.Tensor, shape (n, d)
     k : int
         Neighbours per point, the point itself excluded; ``1 <= k < n``.
-    metric : {"euclidean", "cosine"}
+    metric : str
+        One of `EXACT_METRICS`: ``"euclidean"``, ``"cosine"``, ``"correlation"`` (the cosine
+        search of the row-centred data, a copy) and, searched block by block with distances
+        computed directly, ``"manhattan"``, ``"chebyshev"``, ``"hamming"``, ``"jaccard"``
+        (`pumap.knn.metrics`; ``precision`` does not apply to these four).
     device : torch device, optional
         Where to compute; the input tensor's device by default.
     memory_budget : int, optional
@@ -161,6 +170,11 @@ def exact_search(
     rows = block_rows or block_rows_for_budget(n, d, k, memory_budget, precision)
     if x.requires_grad:
         return _exact_knn_autograd(x, k, metric, rows)
+    if metric == "correlation":  # the cosine distance of the row-centred rows
+        x, metric = row_centred(x), "cosine"
+    if metric not in PRODUCT_METRICS:
+        with torch.no_grad():
+            return generic_search(x, k, metric, rows)
     kc = n_candidates(n, k, precision)
     refine_rows = block_rows or refine_rows_for_budget(n, d, kc, memory_budget)
     with torch.no_grad(), _tf32_products(x.device, precision == "tf32"):

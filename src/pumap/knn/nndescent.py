@@ -7,8 +7,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..metric_names import EXACT_METRICS, NNDESCENT_METRICS
 from ..preprocess import as_float32_matrix
 from .base import KnnGraph, check_metric
+
+NNDESCENT_ALL = (*EXACT_METRICS, *NNDESCENT_METRICS)
 
 
 def nndescent_knn(
@@ -21,7 +24,8 @@ def nndescent_knn(
     data : array-like or torch.Tensor, shape (n, d)
     k : int
         Neighbours per point, the point itself excluded; ``k < n``.
-    metric : {"euclidean", "cosine"}
+    metric : str
+        Any name pynndescent knows (`EXACT_METRICS` and `NNDESCENT_METRICS`), passed to it.
     seed : int, optional
         pynndescent's ``random_state``.
     verbose : bool
@@ -32,16 +36,17 @@ def nndescent_knn(
     KnnGraph
         On the CPU.
     """
-    check_metric(metric)
+    check_metric(metric, NNDESCENT_ALL)
     return nndescent_search(as_float32_matrix(data, "data"), k, metric, seed=seed, verbose=verbose)
 
 
 def nndescent_search(
-    x: torch.Tensor, k: int, metric: str = "euclidean", *, seed: int | None = None,
+    x: Any, k: int, metric: str = "euclidean", *, seed: int | None = None,
     verbose: bool = False,
 ) -> KnnGraph:
-    """`nndescent_knn` of a matrix already checked (a finite float32 2-D tensor)."""
-    check_metric(metric)
+    """`nndescent_knn` of a matrix already checked (a finite float32 2-D tensor, or a
+    scipy CSR matrix, which pynndescent searches as it is)."""
+    check_metric(metric, NNDESCENT_ALL)
     n = x.shape[0]
     if k >= n:
         raise ValueError(f"k must be smaller than the number of points ({n}), got k={k}")
@@ -51,8 +56,9 @@ def nndescent_search(
         raise ImportError(
             "knn_method='nndescent' needs pynndescent: pip install pynndescent"
         ) from err
+    data = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else x
     index = NNDescent(
-        x.detach().cpu().numpy(),
+        data,
         metric=metric,
         n_neighbors=min(k + 1, n),
         random_state=seed,
