@@ -11,6 +11,7 @@ from torch import nn
 
 from .config import UmapConfig
 from .device import resolve_device, torch_threads
+from .graph import FuzzyGraph
 from .inputs import sparse_batches
 from .io import read_model, save_model, save_weights
 from .metric_names import EXACT_METRICS
@@ -85,8 +86,27 @@ class FittedUmap:
         # sample of the training rows, the default landmarks.
         self.optimizer_state: dict[str, Any] | None = None
         self.landmark_rows: torch.Tensor | None = None
-        # The fit's fuzzy graph (scipy CSR), in memory only: not saved, None after `load`.
-        self.graph: Any = None
+        # The fit's fuzzy graph, in memory only: not saved, None after `load`. Kept as the
+        # edge list on the host and made scipy CSR on first use of `graph` (at 1e7 points the
+        # conversion costs tens of seconds and gigabytes: a fit does not pay it unasked).
+        self._graph_edges: FuzzyGraph | None = None
+        self._graph_csr: Any = None
+
+    @property
+    def graph(self) -> Any:
+        """The fit's fuzzy graph as a scipy CSR matrix (both directions stored, umap-learn's
+        ``graph_``), built on first access; None after `load` (model files do not hold it)."""
+        if self._graph_csr is None and self._graph_edges is not None:
+            self._graph_csr = self._graph_edges.to_scipy()
+            self._graph_edges = None
+        return self._graph_csr
+
+    @graph.setter
+    def graph(self, value: Any) -> None:
+        if isinstance(value, FuzzyGraph):
+            self._graph_edges, self._graph_csr = value.to("cpu"), None
+        else:
+            self._graph_edges, self._graph_csr = None, value
 
     @property
     def n_features(self) -> int:

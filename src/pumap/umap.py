@@ -216,7 +216,7 @@ class Umap:
             fitted.embedding = _embed(fitted, start.inputs if is_sparse(x) else x)
             fitted.knn_info = knn_info
             fitted.optimizer_state = adam.state
-        fitted.graph = graph.to_scipy()
+        fitted.graph = graph  # scipy CSR on first use of fitted.graph
         if cfg.keep_training_data and not is_sparse(x):
             fitted.landmark_rows = sample_rows(x, plan.seed)  # fit_more's default landmarks
         if keeps_index(x, cfg):
