@@ -1,0 +1,137 @@
+"""Throughput of `pumap.dask.transform` on a LocalCluster against the in-process transform.
+
+A model is fitted on ``--fit-rows`` synthetic points (its quality does not matter here), then
+``--rows`` x ``--features`` float32 rows drawn by ``dask.array``'s random generator in
+``--chunk-rows`` blocks are embedded four ways, each the median of ``--runs`` timed runs after
+one untimed warm-up (which loads the model on every worker):
+
+  * ``in_process``      -- ``fitted.transform(X)`` of the same rows held as one NumPy array;
+  * ``dask_threads``    -- ``pumap.dask.transform`` of ``da.from_array(X)``, local scheduler;
+  * ``cluster``         -- on a ``LocalCluster(--workers, 1 thread each)``, the input
+    persisted on the workers first, so that only the embedding is timed;
+  * ``cluster_gen``     -- on that cluster, drawing the rows and embedding them in one graph
+    (``gen_only`` times the drawing alone, for reference).
+
+Each result is collected on the client (an ``(n, n_components)`` float32 array).
+
+    taskset -c 1 python benchmarks/bench_dask.py --rows 1000000 --features 64
+
+Workers inherit the CPU affinity of the process that starts them: under ``taskset -c 1``
+every worker shares core 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine_info, markdown_table, synthetic
+
+import pumap.dask as pdask
+from pumap import Umap
+
+COLUMNS = ["method", "rows", "features", "chunk_rows", "workers", "median_s", "points_per_s"]
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--features", type=int, default=64)
+    p.add_argument("--chunk-rows", type=int, default=100_000)
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--fit-rows", type=int, default=5_000)
+    p.add_argument("--epochs", type=int, default=5, help="training epochs of the model")
+    p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--threads", type=int, default=1, help="torch threads, in process and per task")
+    p.add_argument("--json", type=Path, default=None, help="also write the results here")
+    return p.parse_args(argv)
+
+
+def timed(fn: Callable[[], Any], runs: int) -> float:
+    """Median seconds of ``runs`` calls after one untimed warm-up."""
+    fn()
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main(argv: list[str] | None = None) -> None:
+    import dask.array as da
+    import torch
+    from distributed import Client, LocalCluster, wait
+
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    fitted = Umap(n_epochs=args.epochs, seed=0, verbose=False, threads=args.threads).fit(
+        synthetic(args.fit_rows, args.features)
+    )
+    shape, chunks = (args.rows, args.features), (args.chunk_rows, args.features)
+
+    def draw() -> Any:
+        return da.random.default_rng(0).standard_normal(shape, chunks=chunks, dtype=np.float32)
+
+    x_host = draw().compute(scheduler="threads")
+    x_local = da.from_array(x_host, chunks=chunks)
+    seconds: dict[str, float] = {
+        "in_process": timed(lambda: fitted.transform(x_host), args.runs),
+        "dask_threads": timed(
+            lambda: pdask.transform(fitted, x_local, threads=args.threads).compute(
+                scheduler="threads"
+            ),
+            args.runs,
+        ),
+    }
+    expected = fitted.transform(x_host)
+    with (
+        LocalCluster(
+            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        x_cluster = draw().persist()
+        wait(x_cluster)
+        embed = pdask.transform(fitted, x_cluster, threads=args.threads)
+        np.testing.assert_allclose(embed.compute(), expected, rtol=0, atol=1e-5)
+        seconds["cluster"] = timed(embed.compute, args.runs)
+        seconds["gen_only"] = timed(lambda: draw().sum().compute(), args.runs)
+        seconds["cluster_gen"] = timed(
+            lambda: pdask.transform(fitted, draw(), threads=args.threads).compute(), args.runs
+        )
+        loads = client.run(lambda: pdask.cache_info()["loads"])
+
+    rows = [
+        {
+            "method": method,
+            "rows": args.rows,
+            "features": args.features,
+            "chunk_rows": args.chunk_rows,
+            "workers": 1 if method in ("in_process", "dask_threads") else args.workers,
+            "median_s": round(s, 3),
+            "points_per_s": round(args.rows / s),
+        }
+        for method, s in seconds.items()
+    ]
+    info = {**machine_info(), "model_loads_per_worker": list(loads.values())}
+    print(json.dumps(info))
+    print(markdown_table(rows, COLUMNS))
+    if args.json is not None:
+        args.json.write_text(json.dumps({"machine": info, "results": rows}, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
