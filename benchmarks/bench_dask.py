@@ -7,10 +7,18 @@ one untimed warm-up (which loads the model on every worker):
 
   * ``in_process``      -- ``fitted.transform(X)`` of the same rows held as one NumPy array;
   * ``dask_threads``    -- ``pumap.dask.transform`` of ``da.from_array(X)``, local scheduler;
-  * ``cluster``         -- on a ``LocalCluster(--workers, 1 thread each)``, the input
-    persisted on the workers first, so that only the embedding is timed;
-  * ``cluster_gen``     -- on that cluster, drawing the rows and embedding them in one graph
+  * ``cluster``         -- on a ``LocalCluster(--workers, 1 thread each)`` with Dask's default
+    worker environment, the input persisted on the workers first, so that only the embedding
+    is timed;
+  * ``cluster_mmap``    -- the same on a cluster whose workers also get
+    ``MALLOC_MMAP_THRESHOLD_=33554432`` (see below);
+  * ``cluster_mmap_gen`` -- on that cluster, drawing the rows and embedding them in one graph
     (``gen_only`` times the drawing alone, for reference).
+
+Dask's nanny starts workers with ``MALLOC_TRIM_THRESHOLD_=65536``, and setting any of glibc's
+malloc thresholds turns off its dynamic mmap threshold: every buffer over 128 KiB (each batch's
+activations) is then a fresh ``mmap`` whose pages fault in again, batch after batch. Fixing the
+mmap threshold at its ceiling (32 MiB) keeps Dask's trimming and gives the heap back its reuse.
 
 Each result is collected on the client (an ``(n, n_components)`` float32 array).
 
@@ -39,7 +47,10 @@ from _common import machine_info, markdown_table, synthetic
 
 import pumap.dask as pdask
 from pumap import Umap
+from pumap.fitted import TRANSFORM_BATCH
 
+MMAP_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_"
+MMAP_CEILING = 32 * 2**20  # glibc's largest dynamic mmap threshold on 64-bit
 COLUMNS = ["method", "rows", "features", "chunk_rows", "workers", "median_s", "points_per_s"]
 
 
@@ -54,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--fit-rows", type=int, default=5_000)
     p.add_argument("--epochs", type=int, default=5, help="training epochs of the model")
     p.add_argument("--runs", type=int, default=3)
+    p.add_argument("--batch-size", type=int, default=TRANSFORM_BATCH, help="rows per forward pass")
     p.add_argument("--threads", type=int, default=1, help="torch threads, in process and per task")
     p.add_argument("--json", type=Path, default=None, help="also write the results here")
     return p.parse_args(argv)
@@ -71,6 +83,7 @@ def timed(fn: Callable[[], Any], runs: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> None:
+    import dask
     import dask.array as da
     import torch
     from distributed import Client, LocalCluster, wait
@@ -88,31 +101,43 @@ def main(argv: list[str] | None = None) -> None:
     x_host = draw().compute(scheduler="threads")
     x_local = da.from_array(x_host, chunks=chunks)
     seconds: dict[str, float] = {
-        "in_process": timed(lambda: fitted.transform(x_host), args.runs),
+        "in_process": timed(
+            lambda: fitted.transform(x_host, batch_size=args.batch_size), args.runs
+        ),
         "dask_threads": timed(
-            lambda: pdask.transform(fitted, x_local, threads=args.threads).compute(
-                scheduler="threads"
-            ),
+            lambda: pdask.transform(
+                fitted, x_local, batch_size=args.batch_size, threads=args.threads
+            ).compute(scheduler="threads"),
             args.runs,
         ),
     }
-    expected = fitted.transform(x_host)
-    with (
-        LocalCluster(
-            n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        x_cluster = draw().persist()
-        wait(x_cluster)
-        embed = pdask.transform(fitted, x_cluster, threads=args.threads)
-        np.testing.assert_allclose(embed.compute(), expected, rtol=0, atol=1e-5)
-        seconds["cluster"] = timed(embed.compute, args.runs)
-        seconds["gen_only"] = timed(lambda: draw().sum().compute(), args.runs)
-        seconds["cluster_gen"] = timed(
-            lambda: pdask.transform(fitted, draw(), threads=args.threads).compute(), args.runs
-        )
-        loads = client.run(lambda: pdask.cache_info()["loads"])
+    expected = fitted.transform(x_host, batch_size=args.batch_size)
+    loads: dict[str, list[int]] = {}
+    for name, environ in (("cluster", {}), ("cluster_mmap", {MMAP_KEY: MMAP_CEILING})):
+        with (
+            dask.config.set(environ),
+            LocalCluster(
+                n_workers=args.workers, threads_per_worker=1, processes=True,
+                dashboard_address=None,
+            ) as cluster,
+            Client(cluster) as client,
+        ):
+            x_cluster = draw().persist()
+            wait(x_cluster)
+            embed = pdask.transform(
+                fitted, x_cluster, batch_size=args.batch_size, threads=args.threads
+            )
+            np.testing.assert_allclose(embed.compute(), expected, rtol=0, atol=1e-5)
+            seconds[name] = timed(embed.compute, args.runs)
+            if environ:
+                seconds["gen_only"] = timed(lambda: draw().sum().compute(), args.runs)
+                seconds[f"{name}_gen"] = timed(
+                    lambda: pdask.transform(
+                        fitted, draw(), batch_size=args.batch_size, threads=args.threads
+                    ).compute(),
+                    args.runs,
+                )
+            loads[name] = list(client.run(lambda: pdask.cache_info()["loads"]).values())
 
     rows = [
         {
@@ -126,7 +151,7 @@ def main(argv: list[str] | None = None) -> None:
         }
         for method, s in seconds.items()
     ]
-    info = {**machine_info(), "model_loads_per_worker": list(loads.values())}
+    info = {**machine_info(), "batch_size": args.batch_size, "model_loads_per_worker": loads}
     print(json.dumps(info))
     print(markdown_table(rows, COLUMNS))
     if args.json is not None:
