@@ -2,8 +2,9 @@
 
 A model is fitted on ``--fit-rows`` synthetic points (its quality does not matter here), then
 ``--rows`` x ``--features`` float32 rows drawn by ``dask.array``'s random generator in
-``--chunk-rows`` blocks are embedded four ways, each the median of ``--runs`` timed runs after
-one untimed warm-up (which loads the model on every worker):
+``--chunk-rows`` blocks are embedded in these ways, each the median of ``--runs`` timed runs after
+one untimed warm-up round (which loads the model on every worker), the methods taking turns
+in each round:
 
   * ``in_process``      -- ``fitted.transform(X)`` of the same rows held as one NumPy array;
   * ``dask_threads``    -- ``pumap.dask.transform`` of ``da.from_array(X)``, local scheduler;
@@ -31,6 +32,7 @@ every worker shares core 1.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import statistics
 import sys
@@ -51,7 +53,9 @@ from pumap.fitted import TRANSFORM_BATCH
 
 MMAP_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_"
 MMAP_CEILING = 32 * 2**20  # glibc's largest dynamic mmap threshold on 64-bit
-COLUMNS = ["method", "rows", "features", "chunk_rows", "workers", "median_s", "points_per_s"]
+COLUMNS = [
+    "method", "rows", "features", "chunk_rows", "workers", "median_s", "runs_s", "points_per_s"
+]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -71,22 +75,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def timed(fn: Callable[[], Any], runs: int) -> float:
-    """Median seconds of ``runs`` calls after one untimed warm-up."""
-    fn()
-    times = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+def interleaved(methods: dict[str, Callable[[], Any]], runs: int) -> dict[str, list[float]]:
+    """Seconds of each method, ``runs`` rounds of one call each, after one untimed round.
+
+    Rounds alternate the methods, so that a change of the machine's load during the run
+    falls on all of them alike rather than on whichever ran then.
+    """
+    times: dict[str, list[float]] = {name: [] for name in methods}
+    for round_ in range(runs + 1):
+        for name, fn in methods.items():
+            start = time.perf_counter()
+            fn()
+            if round_:
+                times[name].append(time.perf_counter() - start)
+    return times
 
 
 def main(argv: list[str] | None = None) -> None:
     import dask
     import dask.array as da
     import torch
-    from distributed import Client, LocalCluster, wait
+    from distributed import Client, LocalCluster
 
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -100,44 +109,47 @@ def main(argv: list[str] | None = None) -> None:
 
     x_host = draw().compute(scheduler="threads")
     x_local = da.from_array(x_host, chunks=chunks)
-    seconds: dict[str, float] = {
-        "in_process": timed(
-            lambda: fitted.transform(x_host, batch_size=args.batch_size), args.runs
-        ),
-        "dask_threads": timed(
-            lambda: pdask.transform(
-                fitted, x_local, batch_size=args.batch_size, threads=args.threads
-            ).compute(scheduler="threads"),
-            args.runs,
-        ),
-    }
     expected = fitted.transform(x_host, batch_size=args.batch_size)
-    loads: dict[str, list[int]] = {}
-    for name, environ in (("cluster", {}), ("cluster_mmap", {MMAP_KEY: MMAP_CEILING})):
-        with (
-            dask.config.set(environ),
-            LocalCluster(
-                n_workers=args.workers, threads_per_worker=1, processes=True,
-                dashboard_address=None,
-            ) as cluster,
-            Client(cluster) as client,
-        ):
-            x_cluster = draw().persist()
-            wait(x_cluster)
-            embed = pdask.transform(
-                fitted, x_cluster, batch_size=args.batch_size, threads=args.threads
-            )
-            np.testing.assert_allclose(embed.compute(), expected, rtol=0, atol=1e-5)
-            seconds[name] = timed(embed.compute, args.runs)
-            if environ:
-                seconds["gen_only"] = timed(lambda: draw().sum().compute(), args.runs)
-                seconds[f"{name}_gen"] = timed(
-                    lambda: pdask.transform(
-                        fitted, draw(), batch_size=args.batch_size, threads=args.threads
-                    ).compute(),
-                    args.runs,
+    options = {"batch_size": args.batch_size, "threads": args.threads}
+    with contextlib.ExitStack() as stack:
+        clients = {}
+        for name, environ in (("cluster", {}), ("cluster_mmap", {MMAP_KEY: MMAP_CEILING})):
+            with dask.config.set(environ):  # read when the workers are spawned
+                cluster = stack.enter_context(
+                    LocalCluster(
+                        n_workers=args.workers, threads_per_worker=1, processes=True,
+                        dashboard_address=None,
+                    )
                 )
-            loads[name] = list(client.run(lambda: pdask.cache_info()["loads"]).values())
+            clients[name] = stack.enter_context(Client(cluster, set_as_default=False))
+        persisted = {name: client.persist(draw()) for name, client in clients.items()}
+        for name, x in persisted.items():  # wait until every block is held by the workers
+            clients[name].compute(x.sum()).result()
+        embeds = {
+            name: pdask.transform(fitted, x, **options) for name, x in persisted.items()
+        }
+        for name, client in clients.items():
+            result = client.compute(embeds[name]).result()
+            np.testing.assert_allclose(result, expected, rtol=0, atol=1e-5)
+        mmap = clients["cluster_mmap"]
+        methods: dict[str, Callable[[], Any]] = {
+            "in_process": lambda: fitted.transform(x_host, batch_size=args.batch_size),
+            "dask_threads": lambda: pdask.transform(fitted, x_local, **options).compute(
+                scheduler="threads"
+            ),
+            "cluster": lambda: clients["cluster"].compute(embeds["cluster"]).result(),
+            "cluster_mmap": lambda: mmap.compute(embeds["cluster_mmap"]).result(),
+            "gen_only": lambda: mmap.compute(draw().sum()).result(),
+            "cluster_mmap_gen": lambda: mmap.compute(
+                pdask.transform(fitted, draw(), **options)
+            ).result(),
+        }
+        times = interleaved(methods, args.runs)
+        loads = {
+            name: list(client.run(lambda: pdask.cache_info()["loads"]).values())
+            for name, client in clients.items()
+        }
+    seconds = {name: statistics.median(t) for name, t in times.items()}
 
     rows = [
         {
@@ -147,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
             "chunk_rows": args.chunk_rows,
             "workers": 1 if method in ("in_process", "dask_threads") else args.workers,
             "median_s": round(s, 3),
+            "runs_s": " ".join(f"{t:.2f}" for t in times[method]),
             "points_per_s": round(args.rows / s),
         }
         for method, s in seconds.items()

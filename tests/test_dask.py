@@ -62,6 +62,15 @@ def test_matches_in_memory_transform_block_by_block(fitted, data):
     assert pdask.cache_info()["loads"] == 1  # four blocks, one process: one load
 
 
+def test_unknown_row_chunks_stay_unknown(fitted, data):
+    x = da.from_array(data, chunks=(200, N_FEATURES))
+    kept = x[x[:, 0] > 0]  # a boolean mask: the blocks' row counts are unknown until computed
+    out = pdask.transform(fitted, kept)
+    assert np.isnan(out.chunks[0]).all() and out.chunks[1] == (2,)
+    result = out.compute(scheduler="sync")
+    np.testing.assert_allclose(result, fitted.transform(data[data[:, 0] > 0]), atol=1e-6)
+
+
 def test_is_lazy_until_computed(fitted, data):
     calls = []
 
