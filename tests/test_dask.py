@@ -71,6 +71,15 @@ def test_unknown_row_chunks_stay_unknown(fitted, data):
     np.testing.assert_allclose(result, fitted.transform(data[data[:, 0] > 0]), atol=1e-6)
 
 
+def test_two_inputs_computed_together_keep_their_own_blocks(fitted, data):
+    first = pdask.transform(fitted, da.from_array(data[:300], chunks=(100, N_FEATURES)))
+    second = pdask.transform(fitted, da.from_array(data[300:], chunks=(100, N_FEATURES)))
+    assert first.name != second.name
+    a, b = dask.compute(first, second, scheduler="sync")
+    np.testing.assert_allclose(a, fitted.transform(data[:300]), atol=1e-6)
+    np.testing.assert_allclose(b, fitted.transform(data[300:]), atol=1e-6)
+
+
 def test_is_lazy_until_computed(fitted, data):
     calls = []
 

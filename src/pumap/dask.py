@@ -203,8 +203,10 @@ def transform(
     digest = hashlib.sha256(payload).hexdigest()
     model = dask.delayed(payload, name=f"pumap-model-{digest[:16]}", pure=True)
     n_components = fitted.n_components
-    logger.debug("pumap.dask: %d-byte model %s over %d blocks", len(payload), digest[:16],
-                 array.numblocks[0])
+    logger.debug(
+        "pumap.dask: a %d-byte model, %s, over %d blocks", len(payload), digest[:16],
+        array.numblocks[0],
+    )
     return da.map_blocks(
         _embed_block,
         array,
@@ -216,7 +218,7 @@ def transform(
         chunks=(array.chunks[0], (n_components,)),
         dtype=np.float32,
         meta=np.empty((0, n_components), dtype=np.float32),
-        name=f"pumap-transform-{digest[:8]}",
+        token="pumap-transform",  # the key name is this plus a hash of the input and options
     )
 
 
