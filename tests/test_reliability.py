@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 import pumap.checkpoint_file as checkpoint_module
+import pumap.neighbours
 import pumap.umap as umap_module
 from pumap import TrainingDiverged, Umap
 from pumap.checkpoint import CheckpointError, read_checkpoint
@@ -151,7 +152,7 @@ def test_interrupt_outside_training_is_reported(monkeypatch, caplog):
     def interrupted_search(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(umap_module, "build_knn", interrupted_search)
+    monkeypatch.setattr(pumap.neighbours, "build_knn", interrupted_search)
     with (
         caplog.at_level(logging.WARNING, logger="pumap"),
         pytest.raises(TrainingInterrupted, match="during the k-NN search"),
@@ -252,7 +253,7 @@ def test_interrupt_reports_the_real_epoch_count_when_it_is_automatic(monkeypatch
         raise KeyboardInterrupt
 
     with monkeypatch.context() as patch:
-        patch.setattr(umap_module, "build_knn", interrupted_search)
+        patch.setattr(pumap.neighbours, "build_knn", interrupted_search)
         with pytest.raises(TrainingInterrupted, match="n_epochs automatic, not chosen yet") as info:
             Umap(**auto).fit(_data())
     assert (info.value.epoch, info.value.n_epochs) == (0, None)
