@@ -18,6 +18,7 @@ from torch import nn
 
 from .checkpoint import CheckpointPlan, plan_checkpoints
 from .config import UmapConfig
+from .decoder import decoder_stage, joint_terms, make_decoder
 from .device import resolve_device, torch_threads
 from .encoder import build_encoder
 from .fitted import TRANSFORM_BATCH, FittedUmap
@@ -59,6 +60,11 @@ class Umap:
         Your own network mapping ``(batch, n_features)`` float32 to ``(batch, n_components)``;
         by default an MLP with ``config.hidden_layers``. Each `fit` trains a deep copy of it,
         so the module passed is never modified and fits do not share weights.
+    decoder : bool or torch.nn.Module, optional
+        ``True`` trains the default decoder (the encoder's MLP mirrored) for
+        `FittedUmap.inverse_transform`; a module mapping ``(batch, n_components)`` to
+        ``(batch, n_features)`` is trained instead (a deep copy, as for ``encoder``); sets
+        the ``decoder`` option (`pumap.decoder`).
     **options
         Any `UmapConfig` field, e.g. ``Umap(n_neighbors=30, seed=0)``.
 
@@ -73,15 +79,27 @@ class Umap:
     """
 
     def __init__(
-        self, config: UmapConfig | None = None, *, encoder: nn.Module | None = None, **options: Any
+        self,
+        config: UmapConfig | None = None,
+        *,
+        encoder: nn.Module | None = None,
+        decoder: bool | nn.Module | None = None,
+        **options: Any,
     ) -> None:
         if config is not None and not isinstance(config, UmapConfig):
             raise TypeError(f"config must be a UmapConfig, got {type(config).__name__}")
         base = config if config is not None else UmapConfig()
+        if decoder is not None and not isinstance(decoder, (bool, nn.Module)):
+            raise TypeError(
+                f"decoder must be True, False or a torch.nn.Module, got {type(decoder).__name__}"
+            )
+        if decoder is not None:
+            options["decoder"] = decoder is not False
         self.config = base.replace(**options) if options else base
         if encoder is not None and not isinstance(encoder, nn.Module):
             raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
         self.encoder = encoder
+        self.decoder = decoder if isinstance(decoder, nn.Module) else None
 
     def fit(
         self,
@@ -183,13 +201,19 @@ class Umap:
         n_epochs = progress.n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
         with stages.run("init", "the encoder's initialisation"):
             start = _init(x, cfg, self.encoder, plan, device)
+            decoder = make_decoder(cfg, self.decoder, x.shape[1], plan.seed, device)
         with stages.run("train", "training"):
-            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback)
+            losses = _train(start, graph.to(device), cfg, a, b, n_epochs, plan, callback, decoder)
         progress.epochs = n_epochs
+        if decoder is not None:
+            with stages.run("decoder", "the decoder's training"):
+                decoder_stage(cfg, start.encoder, decoder, start.inputs, start.generator)
         with stages.run("embed", "the final embedding"):
             # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
             ran = cfg.replace(seed=plan.seed, n_epochs=n_epochs)
-            fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
+            fitted = FittedUmap(
+                start.encoder, start.standardizer, ran, a, b, losses=losses, decoder=decoder
+            )
             fitted.embedding = _embed(fitted, x)
         if cfg.keep_training_data:
             with stages.run("index", "the training index"):
@@ -298,6 +322,7 @@ def _train(
     n_epochs: int,
     plan: CheckpointPlan,
     callback: Callback | None,
+    decoder: nn.Module | None = None,
 ) -> list[float]:
     return train_umap(
         start.encoder,
@@ -317,6 +342,7 @@ def _train(
         mixed_precision=cfg.mixed_precision,
         compile_step=cfg.compile,
         input_dropout=cfg.input_dropout,
+        extra_terms=joint_terms(cfg, start.encoder, decoder, start.inputs, start.generator),
     )
 
 
