@@ -177,11 +177,11 @@ def check_state_fits(
                 f"checkpoint but {tuple(value.shape)} in this encoder",
             )
     n_params = len(list(encoder.parameters()))
-    if len(state.optimizer) != n_params:
+    if len(state.optimizer) - len(state.extra) != n_params:
         raise CheckpointError(
             path,
-            f"the checkpoint has optimiser state for {len(state.optimizer)} parameters, this "
-            f"encoder has {n_params}",
+            f"the checkpoint has optimiser state for {len(state.optimizer) - len(state.extra)} "
+            f"encoder parameters, this encoder has {n_params}",
         )
 
 

@@ -194,10 +194,8 @@ def train_umap(
     """
     batch_size = min(batch_size, graph.n_edges)  # a bigger batch only repeats edges
     sampler = EdgeSampler(graph, batch_size, negative_sample_rate, generator)
-    trained = list(encoder.parameters())
-    for term in extra_terms:
-        trained.extend(term.parameters)
-    optimizer = torch.optim.Adam(trained, lr=learning_rate)
+    extra = tuple(p for term in extra_terms for p in term.parameters)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *extra], lr=learning_rate)
     per_epoch = steps_per_epoch(graph.n_edges, batch_size)
     total = per_epoch * n_epochs
     embed_all = 2 * batch_size >= x.shape[0]
@@ -212,7 +210,7 @@ def train_umap(
             raise ValueError(
                 f"the checkpoint is at epoch {initial_state.epoch}, past n_epochs={n_epochs}"
             )
-        restore_state(initial_state, encoder, optimizer, generator)
+        restore_state(initial_state, encoder, optimizer, generator, extra)
         losses = list(initial_state.losses)
         step = initial_state.step
     done = len(losses)  # epochs finished
@@ -239,7 +237,8 @@ def train_umap(
             losses.append(epoch_loss)
             done = epoch
             if checkpointer is not None and checkpointer.due(epoch, n_epochs):
-                checkpointer.save(capture_state(epoch, step, losses, encoder, optimizer, generator))
+                state = capture_state(epoch, step, losses, encoder, optimizer, generator, extra)
+                checkpointer.save(state)
             if bar is not None:  # the postfix waits for update's redraw, which mininterval paces
                 bar.set_postfix(loss=f"{epoch_loss:.4f}", refresh=False)
                 bar.update(1)
