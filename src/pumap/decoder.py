@@ -47,6 +47,19 @@ def build_decoder(
     return build_encoder(n_components, tuple(reversed(hidden_layers)), n_features, generator)
 
 
+def decoder_argument(decoder: Any, options: dict[str, Any]) -> nn.Module | None:
+    """Check `Umap`'s ``decoder`` argument, set the ``decoder`` option in ``options`` from
+    it (when given) and return the module to train, if it is one."""
+    if decoder is None:
+        return None
+    if not isinstance(decoder, (bool, nn.Module)):
+        raise TypeError(
+            f"decoder must be True, False or a torch.nn.Module, got {type(decoder).__name__}"
+        )
+    options["decoder"] = decoder is not False
+    return decoder if isinstance(decoder, nn.Module) else None
+
+
 def make_decoder(
     cfg: UmapConfig,
     template: nn.Module | None,

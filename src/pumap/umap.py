@@ -18,7 +18,7 @@ from torch import nn
 
 from .checkpoint import CheckpointPlan, plan_checkpoints
 from .config import UmapConfig
-from .decoder import decoder_stage, joint_terms, make_decoder
+from .decoder import decoder_argument, decoder_stage, joint_terms, make_decoder
 from .device import resolve_device, torch_threads
 from .encoder import build_encoder
 from .fitted import TRANSFORM_BATCH, FittedUmap
@@ -61,10 +61,9 @@ class Umap:
         by default an MLP with ``config.hidden_layers``. Each `fit` trains a deep copy of it,
         so the module passed is never modified and fits do not share weights.
     decoder : bool or torch.nn.Module, optional
-        ``True`` trains the default decoder (the encoder's MLP mirrored) for
-        `FittedUmap.inverse_transform`; a module mapping ``(batch, n_components)`` to
-        ``(batch, n_features)`` is trained instead (a deep copy, as for ``encoder``); sets
-        the ``decoder`` option (`pumap.decoder`).
+        Sets the ``decoder`` option: ``True`` trains the encoder's MLP mirrored for
+        `FittedUmap.inverse_transform`, a module ``(batch, n_components) -> (batch,
+        n_features)`` is trained instead (a deep copy, as for ``encoder``; `pumap.decoder`).
     **options
         Any `UmapConfig` field, e.g. ``Umap(n_neighbors=30, seed=0)``.
 
@@ -89,17 +88,11 @@ class Umap:
         if config is not None and not isinstance(config, UmapConfig):
             raise TypeError(f"config must be a UmapConfig, got {type(config).__name__}")
         base = config if config is not None else UmapConfig()
-        if decoder is not None and not isinstance(decoder, (bool, nn.Module)):
-            raise TypeError(
-                f"decoder must be True, False or a torch.nn.Module, got {type(decoder).__name__}"
-            )
-        if decoder is not None:
-            options["decoder"] = decoder is not False
+        self.decoder = decoder_argument(decoder, options)  # sets options["decoder"] if given
         self.config = base.replace(**options) if options else base
         if encoder is not None and not isinstance(encoder, nn.Module):
             raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
         self.encoder = encoder
-        self.decoder = decoder if isinstance(decoder, nn.Module) else None
 
     def fit(
         self,
