@@ -48,6 +48,8 @@ def run(method: str, xtr: np.ndarray, xte: np.ndarray, seed: int, args: argparse
     from pumap import Umap
 
     options = {"decoder_epochs": args.decoder_epochs}
+    if args.wide:  # bench_quality.py's forward-pass preset, decoder mirrored from it
+        options.update(hidden_layers=(256, 256, 256), input_dropout=0.4, n_epochs=args.wide)
     if method == "joint":
         options["reconstruction_weight"] = args.joint_weight
     fitted = Umap(seed=seed, verbose=False, decoder=True, threads=1, **options).fit(xtr)
@@ -62,6 +64,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--joint-weight", type=float, default=1.0)
     parser.add_argument("--decoder-epochs", type=int, default=None)
+    parser.add_argument("--wide", type=int, metavar="EPOCHS", default=None,
+                        help="pumap with 3 x 256 hidden layers, input dropout 0.4 and EPOCHS "
+                             "epochs (bench_quality.py's forward-pass preset: 2x automatic)")
     parser.add_argument("--out", help="append one JSON line per run to this file")
     args = parser.parse_args()
     xtr, xte = load_split(args.mnist_dir)
@@ -77,7 +82,7 @@ def main() -> None:
             if args.out:
                 row = {"method": method, "seed": seed, "mse": mse, "fit_s": fit_s,
                        "mean_mse": baseline, "joint_weight": args.joint_weight,
-                       "decoder_epochs": args.decoder_epochs}
+                       "decoder_epochs": args.decoder_epochs, "wide": args.wide}
                 with open(args.out, "a") as fh:
                     fh.write(json.dumps(row) + "\n")
 

@@ -204,3 +204,24 @@ def test_estimator_inverse_transform() -> None:
         decoder_epochs=1,
     ).fit(x)
     assert isinstance(custom.fitted_.decoder, Mirror)
+
+
+def test_checkpoint_from_before_the_decoder_options_still_resumes(tmp_path) -> None:
+    from pumap.checkpoint import write_checkpoint
+
+    x = _data()
+    full = Umap(**SMALL).fit(x)
+    path = tmp_path / "ckpt.safetensors"
+
+    def stop(progress: EpochProgress) -> None:
+        if progress.epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(TrainingInterrupted):
+        Umap(**SMALL).fit(x, stop, checkpoint_path=path)
+    old = read_checkpoint(path)
+    for key in ("decoder", "reconstruction_weight", "decoder_epochs"):
+        del old.config[key]  # as a pumap without these options wrote it
+    write_checkpoint(path, old.state, config=old.config, data=old.data, graph=old.graph)
+    resumed = Umap(**SMALL).fit(x, resume_from=path)
+    assert resumed.embedding.tobytes() == full.embedding.tobytes()

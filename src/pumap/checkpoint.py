@@ -131,10 +131,12 @@ def check_resumable(
             "(the fingerprints differ); resume with the same data, in the same order",
         )
     keys = sorted((set(checkpoint.config) | set(config)) - RESUMABLE_CHANGES)
+    # An option newer than the checkpoint had its default then.
+    old = {**UmapConfig().to_dict(), **checkpoint.config}
     changed = [
-        f"{k}={checkpoint.config.get(k)!r} in the checkpoint, {config.get(k)!r} now"
+        f"{k}={old.get(k)!r} in the checkpoint, {config.get(k)!r} now"
         for k in keys
-        if _normal(checkpoint.config.get(k)) != _normal(config.get(k))
+        if _normal(old.get(k)) != _normal(config.get(k))
     ]
     if changed:
         raise CheckpointError(
