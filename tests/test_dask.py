@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import textwrap
@@ -128,15 +129,22 @@ def test_distributed_cluster_loads_the_model_once_per_worker(fitted, data):
 @pytest.mark.slow
 def test_worker_processes_each_load_the_model_once(fitted, data):
     x = da.from_array(data, chunks=(50, N_FEATURES))
-    with (
-        distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-        ) as cluster,
-        distributed.Client(cluster) as client,
-    ):
-        result = pdask.transform(fitted, x).compute()
-        result_again = pdask.transform(fitted, x).compute()
-        loads = client.run(lambda: pdask.cache_info()["loads"])
+    # Dask's nanny writes its workers' environment (OMP_NUM_THREADS=1, MALLOC_TRIM_THRESHOLD_)
+    # into this process's os.environ: restore it, or later tests' subprocesses inherit it.
+    saved = dict(os.environ)
+    try:
+        with (
+            distributed.LocalCluster(
+                n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            ) as cluster,
+            distributed.Client(cluster) as client,
+        ):
+            result = pdask.transform(fitted, x).compute()
+            result_again = pdask.transform(fitted, x).compute()
+            loads = client.run(lambda: pdask.cache_info()["loads"])
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     np.testing.assert_allclose(result, fitted.transform(data), rtol=0, atol=1e-6)
     np.testing.assert_array_equal(result, result_again)
     assert len(loads) == 2 and all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1

@@ -131,10 +131,12 @@ def check_resumable(
             "(the fingerprints differ); resume with the same data, in the same order",
         )
     keys = sorted((set(checkpoint.config) | set(config)) - RESUMABLE_CHANGES)
+    # An option newer than the checkpoint had its default then.
+    old = {**UmapConfig().to_dict(), **checkpoint.config}
     changed = [
-        f"{k}={checkpoint.config.get(k)!r} in the checkpoint, {config.get(k)!r} now"
+        f"{k}={old.get(k)!r} in the checkpoint, {config.get(k)!r} now"
         for k in keys
-        if _normal(checkpoint.config.get(k)) != _normal(config.get(k))
+        if _normal(old.get(k)) != _normal(config.get(k))
     ]
     if changed:
         raise CheckpointError(
@@ -184,11 +186,11 @@ def check_state_fits(
                 f"checkpoint but {tuple(value.shape)} in this encoder",
             )
     n_params = len(list(encoder.parameters()))
-    if len(state.optimizer) != n_params:
+    if len(state.optimizer) - len(state.extra) != n_params:
         raise CheckpointError(
             path,
-            f"the checkpoint has optimiser state for {len(state.optimizer)} parameters, this "
-            f"encoder has {n_params}",
+            f"the checkpoint has optimiser state for {len(state.optimizer) - len(state.extra)} "
+            f"encoder parameters, this encoder has {n_params}",
         )
 
 

@@ -16,7 +16,7 @@ scalars go in the JSON metadata. Nothing is ever unpickled.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -90,6 +90,9 @@ class TrainingState:
     world_size : int
         Processes of the fit (`pumap.distributed`); above 1, ``generator`` holds every
         rank's state one after the other, in rank order.
+    extra : list of torch.Tensor
+        The values of the extra loss terms' parameters (a jointly trained decoder's), in
+        order, on the CPU; their Adam state follows the encoder's in ``optimizer``.
     """
 
     epoch: int
@@ -100,6 +103,7 @@ class TrainingState:
     generator: torch.Tensor
     generator_device: str = "cpu"
     world_size: int = 1
+    extra: list[torch.Tensor] = field(default_factory=list)
 
 
 @dataclass
@@ -137,9 +141,11 @@ def capture_state(
     encoder: nn.Module,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
+    extra: tuple[nn.Parameter, ...] = (),
 ) -> TrainingState:
-    """Copy the training loop's state to the CPU (the live objects are not changed)."""
-    params = list(encoder.parameters())
+    """Copy the training loop's state to the CPU (the live objects are not changed);
+    ``extra``: the extra loss terms' parameters, trained by the same ``optimizer``."""
+    params = [*encoder.parameters(), *extra]
     per_param: list[dict[str, torch.Tensor]] = []
     for param in params:
         state = optimizer.state.get(param, {})
@@ -157,6 +163,7 @@ def capture_state(
         optimizer=per_param,
         generator=generator.get_state().clone(),
         generator_device=generator.device.type,
+        extra=[p.detach().to("cpu", copy=True) for p in extra],
     )
 
 
@@ -165,8 +172,10 @@ def restore_state(
     encoder: nn.Module,
     optimizer: torch.optim.Optimizer,
     generator: torch.Generator,
+    extra: tuple[nn.Parameter, ...] = (),
 ) -> None:
-    """Load ``state`` into the encoder, the (fresh) optimizer and the generator, in place.
+    """Load ``state`` into the encoder, the extra parameters, the (fresh) optimizer and the
+    generator, in place.
 
     Raises
     ------
@@ -182,12 +191,24 @@ def restore_state(
         encoder.load_state_dict(state.encoder, strict=True)
     except RuntimeError as err:
         raise ValueError(f"the checkpoint's encoder does not fit this encoder: {err}") from None
-    params = list(encoder.parameters())
+    if len(state.extra) != len(extra) or any(
+        tuple(v.shape) != tuple(p.shape) for v, p in zip(state.extra, extra, strict=False)
+    ):
+        raise ValueError(
+            f"the checkpoint holds {len(state.extra)} extra trained tensors (a joint "
+            f"decoder's) of shapes {[tuple(v.shape) for v in state.extra][:4]}, this fit "
+            f"trains {len(extra)} of shapes {[tuple(p.shape) for p in extra][:4]}; resume "
+            "with the same decoder and reconstruction_weight"
+        )
+    params = [*encoder.parameters(), *extra]
     if len(state.optimizer) != len(params):
         raise ValueError(
             f"the checkpoint has optimiser state for {len(state.optimizer)} parameters, "
-            f"the encoder has {len(params)}"
+            f"the encoder has {len(params) - len(extra)} (and {len(extra)} extra)"
         )
+    with torch.no_grad():
+        for param, value in zip(extra, state.extra, strict=True):
+            param.copy_(value)
     saved = optimizer.state_dict()
     saved["state"] = {
         i: {key: value.clone() for key, value in entry.items()}
@@ -226,6 +247,8 @@ def write_checkpoint(
         layout.append(sorted(entry))
         for key, value in entry.items():
             tensors[f"optimizer.{i}.{key}"] = as_f32(value)
+    for i, value in enumerate(state.extra):
+        tensors[f"extra.{i}"] = as_f32(value)
     tensors["generator"] = state.generator.to(torch.uint8).numpy().astype("<f4")
     losses = [float(v) for v in state.losses]
     if not all(math.isfinite(v) for v in losses):
@@ -248,6 +271,8 @@ def write_checkpoint(
     }
     if state.world_size > 1:
         metadata["pumap.world_size"] = int(state.world_size)
+    if state.extra:  # older checkpoints have none: the key is left out, so they read as before
+        metadata["pumap.n_extra"] = len(state.extra)
     atomic_write(path, lambda tmp: write_safetensors(tmp, metadata, tensors))
     return path
 
@@ -313,6 +338,10 @@ def _parse(metadata: dict[str, Any], tensors: dict[str, np.ndarray], path: Path)
         generator=torch.from_numpy(gen.astype(np.uint8)),
         generator_device=str(metadata["pumap.generator_device"]),
         world_size=int(metadata.get("pumap.world_size", 1)),
+        extra=[
+            torch.from_numpy(tensors[f"extra.{i}"])
+            for i in range(int(metadata.get("pumap.n_extra", 0)))
+        ],
     )
     if state.world_size < 1 or state.generator.numel() % state.world_size:
         raise CheckpointError(

@@ -24,6 +24,7 @@ from .commands import (
     EXIT_USAGE,
     UsageError,
     cmd_demo,
+    cmd_export,
     cmd_fit,
     cmd_info,
     cmd_transform,
@@ -211,6 +212,15 @@ def build_parser() -> argparse.ArgumentParser:
     info.add_argument("model", metavar="MODEL")
     info.add_argument("--json", action="store_true", help="print JSON")
     info.set_defaults(handler=cmd_info, command_parser=info)
+
+    ex = sub.add_parser("export", help="write a model's encoder (or decoder) as ONNX",
+                        description="Write the encoder of MODEL, standardisation included, to "
+                                    "an ONNX file (needs pip install 'pumap[onnx]').")
+    ex.add_argument("model", metavar="MODEL")
+    ex.add_argument("out", metavar="OUT", help="the .onnx file to write")
+    ex.add_argument("--part", choices=("encoder", "decoder"), default="encoder",
+                    help="encoder: features -> embedding (default); decoder: the reverse")
+    ex.set_defaults(handler=cmd_export, command_parser=ex)
 
     demo = sub.add_parser(
         "demo", parents=[common], help="fit on built-in data and write a plot",

@@ -333,6 +333,7 @@ def cmd_info(args: argparse.Namespace) -> int:
             n_features=meta.get("pumap.n_features"),
             n_components=meta.get("pumap.n_components"),
             encoder=meta.get("pumap.encoder"),
+            decoder=meta.get("pumap.decoder"),
             has_embedding=meta.get("pumap.has_embedding"),
             a=meta.get("pumap.a"),
             b=meta.get("pumap.b"),
@@ -370,6 +371,13 @@ def cmd_info(args: argparse.Namespace) -> int:
                 print(f"  {key}: {_show(value[key])}")
         else:
             print(f"{name}: {_show(value)}")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .fitted import FittedUmap
+
+    FittedUmap.load(args.model, device="cpu").export_onnx(args.out, part=args.part)
     return EXIT_OK
 
 

@@ -151,6 +151,18 @@ class UmapConfig:
         this probability (scaling the others by ``1 / (1 - p)``), so that the encoder learns
         not to rely on single features and places new points better. ``transform`` never
         drops anything. In ``[0, 1)``; 0 turns it off.
+    decoder : bool
+        Also train a decoder network (the encoder's MLP mirrored, unless ``Umap`` is given
+        a module) that maps embeddings back to the input space, for
+        ``FittedUmap.inverse_transform`` (`pumap.decoder`).
+    reconstruction_weight : float
+        ``0`` (default): the decoder is trained after the encoder, as a stage of its own.
+        ``> 0``: it is trained jointly with the encoder, this weight times its mean squared
+        reconstruction error (of standardised input) being added to every training step's
+        UMAP loss, then polished by that stage too. Needs ``decoder=True``.
+    decoder_epochs : int or None
+        Passes over the data of the decoder's own stage; ``None`` picks about 6,000 steps of
+        256 rows (between 5 and 200 passes, `pumap.decoder.auto_decoder_epochs`).
     standardize : bool
         Centre each feature and divide it by ``max(std, 0.5 * largest std)`` for the encoder
         (the k-NN graph uses the data as given): features within a factor 2 of the widest are
@@ -228,6 +240,15 @@ class UmapConfig:
     input_dropout: float = option(
         0.0, "zero each input value with this probability in each training step", metavar="P"
     )
+    decoder: bool = option(False, "also train a decoder, for inverse_transform")
+    reconstruction_weight: float = option(
+        0.0, "weight of the decoder's reconstruction error in the UMAP loss (0: train the "
+        "decoder after the encoder)", metavar="W",
+    )
+    decoder_epochs: int | None = option(
+        None, "passes over the data of the decoder's own training stage", metavar="N",
+        default_text="auto (about 6000 steps)",
+    )
     standardize: bool = option(True, "centre and scale features for the encoder")
     pca_init: bool = option(True, "warm-start the encoder on the data's PCA projection")
     keep_training_data: bool = option(
@@ -287,6 +308,15 @@ class UmapConfig:
         _check_float("input_dropout", self.input_dropout)
         if self.input_dropout >= 1.0:
             raise ValueError(f"input_dropout must be below 1, got {self.input_dropout}")
+        _check_bool("decoder", self.decoder)
+        _check_float("reconstruction_weight", self.reconstruction_weight)
+        if self.reconstruction_weight > 0 and not self.decoder:
+            raise ValueError(
+                f"reconstruction_weight={self.reconstruction_weight} trains a decoder jointly "
+                "with the encoder: set decoder=True too"
+            )
+        if self.decoder_epochs is not None:
+            _check_int("decoder_epochs", self.decoder_epochs, 0)
         _check_bool("standardize", self.standardize)
         _check_bool("pca_init", self.pca_init)
         _check_bool("keep_training_data", self.keep_training_data)

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from .config import UmapConfig
+from .decoder import inverse_decode
 from .device import resolve_device, torch_threads
 from .graph import FuzzyGraph
 from .inputs import sparse_batches
@@ -50,6 +51,9 @@ class FittedUmap:
     world_size : int
         Processes that trained it: above 1 for a data-parallel fit (`pumap.distributed`).
 
+    decoder : torch.nn.Module, optional
+        Maps ``(n, n_components)`` embeddings to standardised ``(n, n_features)`` input, for
+        `inverse_transform` (trained when the fit's ``decoder`` option is on).
     Attributes
     ----------
     graph : scipy.sparse.csr_matrix or None
@@ -70,6 +74,7 @@ class FittedUmap:
         training_index: TrainingIndex | None = None,
         knn_info: dict[str, Any] | None = None,
         world_size: int = 1,
+        decoder: nn.Module | None = None,
     ) -> None:
         self.encoder = encoder.eval()
         self.standardizer = standardizer
@@ -82,6 +87,7 @@ class FittedUmap:
         self.training_index = training_index
         self.knn_info = knn_info
         self.world_size = int(world_size)
+        self.decoder = decoder.eval() if decoder is not None else None
         # Kept in memory only (not in model files) for `fit_more`: Adam's final state and a
         # sample of the training rows, the default landmarks.
         self.optimizer_state: dict[str, Any] | None = None
@@ -125,6 +131,8 @@ class FittedUmap:
         """Move the encoder (and the training index) to ``device``, in place; return self."""
         target = resolve_device(device)
         self.encoder.to(target)
+        if self.decoder is not None:
+            self.decoder.to(target)
         if self.training_index is not None:
             self.training_index = self.training_index.to(target)
         return self
@@ -204,6 +212,60 @@ class FittedUmap:
                 init = torch.from_numpy(out).to(self.device)
                 out = self._refine(csr, init, refine_epochs, seed).cpu().numpy()
         return out
+
+    def inverse_transform(self, embedding: Any, batch_size: int = TRANSFORM_BATCH) -> Any:
+        """Map embedded points back to the input space with the decoder, in original units.
+
+        NumPy (or lists) in gives NumPy out, a tensor gives a tensor (on its device); rows
+        are decoded in batches of ``batch_size`` and the standardisation is undone.
+
+        Parameters
+        ----------
+        embedding : array-like or torch.Tensor, shape (m, n_components)
+        batch_size : int
+            Rows per forward pass.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor, shape (m, n_features), float32
+
+        Raises
+        ------
+        ValueError
+            If the model has no decoder (fit with ``decoder=True``), or ``embedding`` does not
+            have ``n_components`` columns.
+        """
+        if self.decoder is None:
+            raise ValueError(
+                "inverse_transform needs a decoder, and this model has none: fit with "
+                "Umap(decoder=True) (or a decoder module; ParametricUMAP(decoder=True), "
+                "pumap fit --decoder)"
+            )
+        y = as_float32_matrix(embedding, "embedding")
+        if y.shape[1] != self.n_components:
+            raise ValueError(
+                f"embedding has {y.shape[1]} columns but this model embeds in "
+                f"n_components={self.n_components}"
+            )
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        with torch_threads(self.config.threads):
+            out = inverse_decode(self.decoder, self.standardizer, y, batch_size, self.n_features)
+        if isinstance(embedding, torch.Tensor):
+            return out.to(embedding.device)
+        return out.cpu().numpy()
+
+    def export_onnx(self, path: str | Path, *, part: str = "encoder") -> Path:
+        """Write the encoder (or ``part="decoder"``) as an ONNX file, atomically.
+
+        The encoder's file takes raw float32 features (the standardisation is folded in) and
+        returns the embedding; the decoder's takes embeddings and returns features in the
+        original units. The batch axis is dynamic. Needs ``pip install "pumap[onnx]"``
+        (`pumap.onnx_export`).
+        """
+        from .onnx_export import export_onnx
+
+        return export_onnx(self, path, part=part)
 
     @torch.inference_mode()
     def _refine(
@@ -323,10 +385,16 @@ class FittedUmap:
 
     @classmethod
     def load(
-        cls, path: str | Path, *, device: str = "cpu", encoder: nn.Module | None = None
+        cls,
+        path: str | Path,
+        *,
+        device: str = "cpu",
+        encoder: nn.Module | None = None,
+        decoder: nn.Module | None = None,
     ) -> FittedUmap:
-        """Read a model saved by `save`; ``encoder`` is required for a custom module."""
-        return cls(*read_model(path, device=device, encoder=encoder))
+        """Read a model saved by `save`; ``encoder`` (``decoder``) is required for a custom
+        module."""
+        return cls(*read_model(path, device=device, encoder=encoder, decoder=decoder))
 
     def __repr__(self) -> str:
         return (

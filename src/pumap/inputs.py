@@ -48,10 +48,10 @@ def validate_input(data: Any, cfg: UmapConfig) -> Input:
     scipy.sparse input), enough rows, not all alike (dense); square for precomputed."""
     if is_sparse(data):
         x: Input = as_csr_float32(data, "X")
-        if cfg.mixed_precision or cfg.compile or cfg.input_dropout > 0:
+        if cfg.mixed_precision or cfg.compile or cfg.input_dropout > 0 or cfg.decoder:
             raise ValueError(
-                "sparse X does not go with mixed_precision, compile or input_dropout; turn "
-                "them off (or pass X.toarray())"
+                "sparse X does not go with mixed_precision, compile, input_dropout or decoder; "
+                "turn them off (or pass X.toarray())"
             )
     else:
         x = as_float32_matrix(data, "X")

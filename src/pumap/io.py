@@ -46,6 +46,7 @@ from .model_file import (
     check_model_metadata,
     fill_module,
     model_payload,
+    read_decoder,
     read_training_index,
     rebuild_encoder,
     state_tensors,
@@ -187,6 +188,7 @@ class ModelParts(NamedTuple):
     training_index: TrainingIndex | None
     knn_info: dict[str, Any] | None = None
     world_size: int = 1  # files without pumap.world_size: an ordinary fit's
+    decoder: nn.Module | None = None
 
 
 def read_model(
@@ -194,6 +196,7 @@ def read_model(
     *,
     device: str | torch.device = "cpu",
     encoder: nn.Module | None = None,
+    decoder: nn.Module | None = None,
 ) -> ModelParts:
     """Read a model written by `save_model`, in either format (detected from its bytes).
 
@@ -209,6 +212,8 @@ def read_model(
     encoder : torch.nn.Module, optional
         A module of the saved architecture to fill with the saved weights. Required when the
         model was fitted with a custom encoder; by default an `MLP` is rebuilt from the file.
+    decoder : torch.nn.Module, optional
+        The same for the model's decoder, if it has one (``decoder.*`` tensors).
 
     Returns
     -------
@@ -268,6 +273,8 @@ def read_model(
     owned = {k for k in tensors if k.startswith("encoder.")}
     if index_meta is not None:
         owned |= {k for k in tensors if k.startswith("refine.")}
+    if "pumap.decoder" in meta:
+        owned |= {k for k in tensors if k.startswith("decoder.")}
     extra = sorted(set(tensors) - set(expected) - owned)
     if extra:
         raise ModelFormatError(path, f"unexpected tensor(s): {', '.join(extra[:5])}")
@@ -299,10 +306,18 @@ def read_model(
     index = None
     if index_meta is not None:
         index = read_training_index(path, index_meta, tensors, n_features, n_components).to(target)
+    decoded = None
+    if decoder is not None and "pumap.decoder" not in meta:
+        raise ModelFormatError(path, "decoder= was given but this model has no decoder")
+    if "pumap.decoder" in meta:
+        decoded = read_decoder(
+            path, meta["pumap.decoder"], tensors, decoder, n_features, n_components
+        ).to(target)
     return ModelParts(
         module, standardizer, config, meta["pumap.a"], meta["pumap.b"], embedding, losses, index,
         meta.get("pumap.knn"),
         meta.get("pumap.world_size", 1),
+        decoded,
     )
 
 

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ._version import __version__
+from .decoder import module_spec
 from .encoder import MLP
 from .formats import ModelFormatError, as_f32, as_stored
 from .metric_names import EXACT_METRICS as METRICS
@@ -54,6 +55,7 @@ OPTIONAL_MODEL_KEYS: dict[str, str] = {
     "pumap.training_index": "json",
     "pumap.knn": "json",
     "pumap.world_size": "uint",
+    "pumap.decoder": "json",
 }
 KEY_KINDS = {**MODEL_KEYS, **OPTIONAL_MODEL_KEYS}
 
@@ -117,6 +119,9 @@ def model_payload(
         "pumap.losses": [float(v) if math.isfinite(v) else None for v in fitted.losses],
         "pumap.world_size": int(fitted.world_size),  # older readers ignore it
     }
+    if fitted.decoder is not None:
+        metadata["pumap.decoder"] = module_spec(fitted.decoder)
+        tensors.update(state_tensors(fitted.decoder, prefix="decoder."))
     if index is not None:
         metadata["pumap.training_index"] = {
             "metric": index.metric,
@@ -127,6 +132,42 @@ def model_payload(
     if getattr(fitted, "knn_info", None) is not None:
         metadata["pumap.knn"] = dict(fitted.knn_info)
     return metadata, tensors
+
+
+def read_decoder(
+    path: Path,
+    spec: Any,
+    tensors: dict[str, np.ndarray],
+    decoder: nn.Module | None,
+    n_features: int,
+    n_components: int,
+) -> nn.Module:
+    """The ``decoder.*`` tensors in ``decoder`` (a custom module) or in the MLP ``spec``
+    describes, checked against the model's dimensions."""
+    if not isinstance(spec, dict):
+        raise ModelFormatError(path, f"metadata pumap.decoder has an invalid value: {spec!r}")
+    if decoder is None:
+        if spec.get("type") == "custom":
+            raise ModelFormatError(
+                path,
+                f"the decoder is a custom module ({spec.get('class', '?')}) that a file cannot "
+                "rebuild; pass one to fill: FittedUmap.load(path, decoder=MyModule(...))",
+            )
+        try:
+            decoder = MLP.from_spec(spec)
+        except (ValueError, KeyError, TypeError) as err:
+            raise ModelFormatError(
+                path, f"metadata pumap.decoder does not describe an MLP: {err}"
+            ) from None
+        if decoder.n_features != n_components or decoder.n_components != n_features:
+            raise ModelFormatError(
+                path,
+                f"pumap.decoder describes {decoder.n_features} -> {decoder.n_components} but "
+                f"the model's decoder maps {n_components} -> {n_features}",
+            )
+    own = {k[len("decoder.") :]: v for k, v in tensors.items() if k.startswith("decoder.")}
+    fill_module(path, decoder, own, prefix="decoder.", what="decoder")
+    return decoder
 
 
 def state_tensors(module: nn.Module, prefix: str) -> dict[str, np.ndarray]:
@@ -204,11 +245,15 @@ def rebuild_encoder(path: Path, spec: dict[str, Any]) -> nn.Module:
 
 
 def fill_module(
-    path: Path, module: nn.Module, tensors: dict[str, np.ndarray], prefix: str
+    path: Path,
+    module: nn.Module,
+    tensors: dict[str, np.ndarray],
+    prefix: str,
+    what: str = "encoder",
 ) -> None:
     """Copy ``tensors`` into ``module`` after checking names and shapes against its state."""
     if not isinstance(module, nn.Module):
-        raise TypeError(f"encoder must be a torch.nn.Module, got {type(module).__name__}")
+        raise TypeError(f"{what} must be a torch.nn.Module, got {type(module).__name__}")
     state = module.state_dict()
     missing = sorted(set(state) - set(tensors))
     unexpected = sorted(set(tensors) - set(state))
@@ -217,18 +262,18 @@ def fill_module(
         if missing:
             parts.append("missing from the file: " + ", ".join(prefix + k for k in missing[:5]))
         if unexpected:
-            parts.append("not in the encoder: " + ", ".join(prefix + k for k in unexpected[:5]))
+            parts.append(f"not in the {what}: " + ", ".join(prefix + k for k in unexpected[:5]))
         raise ModelFormatError(
-            path, f"the file's tensors do not match the encoder ({'; '.join(parts)})"
+            path, f"the file's tensors do not match the {what} ({'; '.join(parts)})"
         )
     for name, value in state.items():
         if tuple(value.shape) != tensors[name].shape:
             raise ModelFormatError(
                 path,
                 f"tensor {prefix}{name} has shape {tensors[name].shape} in the file but "
-                f"{tuple(value.shape)} in the encoder",
+                f"{tuple(value.shape)} in the {what}",
             )
     try:
         module.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     except RuntimeError as err:
-        raise ModelFormatError(path, f"cannot load the tensors into the encoder: {err}") from None
+        raise ModelFormatError(path, f"cannot load the tensors into the {what}: {err}") from None

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+from torch import nn
 
 try:
     from sklearn.base import BaseEstimator, ClassNamePrefixFeaturesOutMixin, TransformerMixin
@@ -126,6 +127,15 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         umap-learn's parameter: ``(n_samples, n_neighbors)`` arrays whose first column is
         each point itself (``umap.umap_.nearest_neighbors``' output) used instead of a k-NN
         search; a wider pair is cut to ``n_neighbors`` columns (see `pumap.Umap`).
+    decoder : bool or torch.nn.Module, default=False
+        Also train a decoder for `inverse_transform`: ``True`` for the mirrored MLP, or your
+        own module mapping ``(batch, n_components)`` to ``(batch, n_features)`` (a deep copy
+        is trained) (pumap only; see `pumap.decoder`).
+    reconstruction_weight : float, default=0.0
+        ``0``: the decoder is trained after the encoder; ``> 0``: jointly, its weighted
+        reconstruction error added to the UMAP loss (pumap only).
+    decoder_epochs : int or None
+        Passes over the data of the decoder's own training stage; ``None`` automatic.
 
     Attributes
     ----------
@@ -180,6 +190,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         encoder: Any = None,
         threads: int | None = _DEFAULTS.threads,
         precomputed_knn: Any = None,
+        decoder: Any = _DEFAULTS.decoder,
+        reconstruction_weight: float = _DEFAULTS.reconstruction_weight,
+        decoder_epochs: int | None = _DEFAULTS.decoder_epochs,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -207,6 +220,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.encoder = encoder
         self.threads = threads
         self.precomputed_knn = precomputed_knn
+        self.decoder = decoder
+        self.reconstruction_weight = reconstruction_weight
+        self.decoder_epochs = decoder_epochs
 
     # ------------------------------------------------------------------ fitting
 
@@ -231,7 +247,10 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         )
         config = self._build_config(x.shape[0])
         encoder = copy.deepcopy(self.encoder) if self.encoder is not None else None
-        fitted = Umap(config, encoder=encoder, precomputed_knn=self.precomputed_knn).fit(x)
+        decoder = self.decoder if isinstance(self.decoder, nn.Module) else None
+        fitted = Umap(
+            config, encoder=encoder, precomputed_knn=self.precomputed_knn, decoder=decoder
+        ).fit(x)
         self.fitted_: FittedUmap = fitted
         self.config_: UmapConfig = config
         self.embedding_: np.ndarray = _to_numpy(fitted.embedding)
@@ -296,6 +315,20 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         refine = self.refine if refine is None else refine
         return self.fitted_.transform(x, refine=_plain(refine))
 
+    def inverse_transform(self, X: Any) -> np.ndarray:
+        """Map embedded points back to the input space with the decoder (``decoder=True``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_components)
+
+        Returns
+        -------
+        numpy.ndarray of shape (n_samples, n_features_in_), float32
+        """
+        check_is_fitted(self, "fitted_")
+        return self.fitted_.inverse_transform(_to_numpy(X))
+
     # ------------------------------------------------------------------ helpers
 
     def _build_config(self, n_samples: int) -> UmapConfig:
@@ -332,6 +365,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             hidden_layers=tuple(_plain(w) for w in hidden),
             seed=_seed_from(self.random_state),
         )
+        if isinstance(self.decoder, nn.Module):  # the module goes to Umap, the flag here
+            options["decoder"] = True
         return UmapConfig(**options)
 
     @property

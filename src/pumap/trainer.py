@@ -203,9 +203,8 @@ def train_umap(
     per_epoch = steps_per_epoch(graph.n_edges, batch_size)
     batch_size = replica.local_batch(batch_size) if replica is not None else batch_size
     sampler = EdgeSampler(graph, batch_size, negative_sample_rate, generator)
-    term_parameters = [p for term in extra_terms for p in term.parameters]
-    trained = list(encoder.parameters()) + term_parameters
-    optimizer = torch.optim.Adam(trained, lr=learning_rate)
+    extra = tuple(p for term in extra_terms for p in term.parameters)
+    optimizer = torch.optim.Adam([*encoder.parameters(), *extra], lr=learning_rate)
     if optimizer_state is not None and optimizer_state.state is not None:
         optimizer.load_state_dict(copy.deepcopy(optimizer_state.state))
     total = per_epoch * n_epochs
@@ -222,7 +221,7 @@ def train_umap(
             raise ValueError(
                 f"the checkpoint is at epoch {initial_state.epoch}, past n_epochs={n_epochs}"
             )
-        restore_state(initial_state, encoder, optimizer, generator)
+        restore_state(initial_state, encoder, optimizer, generator, extra)
         losses = list(initial_state.losses)
         step = initial_state.step
     done = len(losses)  # epochs finished
@@ -240,8 +239,8 @@ def train_umap(
                     loss = loss + term.loss()
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if replica is not None and term_parameters:
-                    replica.average_gradients(term_parameters)
+                if replica is not None and extra:
+                    replica.average_gradients(list(extra))
                 optimizer.step()
                 running += loss.detach()
                 step += 1
@@ -252,7 +251,8 @@ def train_umap(
             losses.append(epoch_loss)
             done = epoch
             if checkpointer is not None and checkpointer.due(epoch, n_epochs):
-                checkpointer.save(capture_state(epoch, step, losses, encoder, optimizer, generator))
+                state = capture_state(epoch, step, losses, encoder, optimizer, generator, extra)
+                checkpointer.save(state)
             if bar is not None:  # the postfix waits for update's redraw, which mininterval paces
                 bar.set_postfix(loss=f"{epoch_loss:.4f}", refresh=False)
                 bar.update(1)

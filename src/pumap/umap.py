@@ -17,6 +17,7 @@ from torch import nn
 
 from .checkpoint import CheckpointPlan, plan_checkpoints
 from .config import UmapConfig
+from .decoder import decoder_argument, decoder_stage, joint_terms, make_decoder
 from .device import torch_threads
 from .distributed import Replica, join_fit, launched
 from .encoder import build_encoder
@@ -56,6 +57,10 @@ class Umap:
     precomputed_knn : tuple of arrays, optional
         ``(indices, distances)`` in umap-learn's layout, used instead of a k-NN search
         (`pumap.knn.precomputed.precomputed_knn_graph`); ``X`` stays the encoder's input.
+    decoder : bool or torch.nn.Module, optional
+        Sets the ``decoder`` option: ``True`` trains the encoder's MLP mirrored for
+        `FittedUmap.inverse_transform`, a module ``(batch, n_components) -> (batch,
+        n_features)`` is trained instead (a deep copy, as for ``encoder``; `pumap.decoder`).
     **options
         Any `UmapConfig` field, e.g. ``Umap(n_neighbors=30, seed=0)``.
 
@@ -75,11 +80,13 @@ class Umap:
         *,
         encoder: nn.Module | None = None,
         precomputed_knn: Any = None,
+        decoder: bool | nn.Module | None = None,
         **options: Any,
     ) -> None:
         if config is not None and not isinstance(config, UmapConfig):
             raise TypeError(f"config must be a UmapConfig, got {type(config).__name__}")
         base = config if config is not None else UmapConfig()
+        self.decoder = decoder_argument(decoder, options)  # sets options["decoder"] if given
         self.config = base.replace(**options) if options else base
         if encoder is not None and not isinstance(encoder, nn.Module):
             raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
@@ -202,16 +209,23 @@ class Umap:
             start = _init(x, cfg, self.encoder, plan, device)
             if replica is not None:  # each rank draws its own batches
                 start = start._replace(generator=replica.generator(plan.seed))
+            decoder = make_decoder(cfg, self.decoder, x.shape[1], plan.seed, device)
         adam = AdamCarry()  # Adam's final state, kept for fit_more
         with stages.run("train", "training"):
             losses = _train(
-                start, graph.to(device), cfg, a, b, n_epochs, plan, callback, replica, adam
+                start, graph.to(device), cfg, a, b, n_epochs, plan, callback, replica, adam,
+                decoder,
             )
         progress.epochs = n_epochs
+        if decoder is not None:
+            with stages.run("decoder", "the decoder's training"):
+                decoder_stage(cfg, start.encoder, decoder, start.inputs, start.generator)
         with stages.run("embed", "the final embedding"):
             # The model records what ran: the seed drawn and the epochs chosen, if left to pumap.
             ran = cfg.replace(seed=plan.seed, n_epochs=n_epochs)
-            fitted = FittedUmap(start.encoder, start.standardizer, ran, a, b, losses=losses)
+            fitted = FittedUmap(
+                start.encoder, start.standardizer, ran, a, b, losses=losses, decoder=decoder
+            )
             fitted.world_size = 1 if replica is None else replica.world_size
             fitted.embedding = _embed(fitted, start.inputs if is_sparse(x) else x)
             fitted.knn_info = knn_info
@@ -318,6 +332,7 @@ def _train(
     callback: Callback | None,
     replica: Replica | None = None,
     adam: AdamCarry | None = None,
+    decoder: nn.Module | None = None,
 ) -> list[float]:
     checkpointer = plan.checkpointer(graph)
     if replica is not None:  # every rank's generator in it, written by rank 0
@@ -342,6 +357,7 @@ def _train(
         input_dropout=cfg.input_dropout,
         replica=replica,
         optimizer_state=adam,
+        extra_terms=joint_terms(cfg, start.encoder, decoder, start.inputs, start.generator),
     )
 
 
