@@ -133,7 +133,11 @@ class _Console:
 
 
 def _fit(
-    config: UmapConfig, data: Dataset, console: _Console, checkpoints: dict[str, Any] | None = None
+    config: UmapConfig,
+    data: Dataset,
+    console: _Console,
+    checkpoints: dict[str, Any] | None = None,
+    y: np.ndarray | None = None,
 ) -> Any:
     """Fit with ``config``; ``checkpoints`` are `Umap.fit`'s checkpoint keywords."""
     from .umap import Umap
@@ -153,7 +157,7 @@ def _fit(
         )
     console.say(f"fitting {n} points x {d} features from {data.source} -> {config.n_components}-D")
     start = time.perf_counter()
-    fitted = Umap(config).fit(data.x, **(checkpoints or {}))
+    fitted = Umap(config).fit(data.x, y, **(checkpoints or {}))
     console.say(f"fitted in {_duration(time.perf_counter() - start)}")
     return fitted
 
@@ -206,13 +210,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
         data = load_builtin(args.dataset, data_dir=args.data_dir, split=args.split)
     else:
         data = synthetic(args.synthetic, args.seed)
+    y = _supervision(data, config) if args.supervised else None
     checkpoints = {
         "checkpoint_path": args.checkpoint,
         "checkpoint_every": args.checkpoint_every,
         "resume_from": args.resume_from,
     }
     try:
-        fitted = _fit(config, data, console, checkpoints)
+        fitted = _fit(config, data, console, checkpoints, y)
     except ValueError as err:  # name the flags, not fit's keywords
         if type(err) is not ValueError:
             raise
@@ -225,6 +230,21 @@ def cmd_fit(args: argparse.Namespace) -> int:
     console.say(f"saved model to {save}")
     _write_outputs(fitted, _embedding_of(fitted), data, emb_path, svg_path, console, args.title)
     return EXIT_OK
+
+
+def _supervision(data: Dataset, config: UmapConfig) -> np.ndarray:
+    """The labels as ``fit``'s y: numbers for a numeric ``--target-metric``."""
+    if data.labels is None:
+        raise UsageError("--supervised needs labels: pass --labels COL|FILE with a DATA file")
+    if config.target_metric == "categorical":
+        return data.labels
+    try:
+        return np.asarray(data.labels).astype(np.float64)
+    except ValueError:
+        raise UsageError(
+            f"--target-metric {config.target_metric} needs numeric labels; for classes use "
+            "--target-metric categorical"
+        ) from None
 
 
 def _write_outputs(

@@ -14,6 +14,9 @@ from typing import Any
 METRICS = ("euclidean", "cosine")
 KNN_METHODS = ("auto", "exact", "nndescent")
 KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
+# "categorical": class labels; the others: a distance between numeric targets ("l2" is
+# umap-learn's name for "euclidean").
+TARGET_METRICS = ("categorical", "euclidean", "l2", "cosine")
 # Beyond ~3e37 torch's float32 Adam arithmetic overflows with a RuntimeError that names no
 # option, so such values are refused here; large values below it diverge and raise
 # TrainingDiverged, which says to lower learning_rate.
@@ -182,6 +185,18 @@ class UmapConfig:
         restored afterwards; ``None`` (default) leaves torch's setting (one per core). On a
         machine other processes keep busy, one per free core is much faster (docs/benchmarks.md,
         "Busy machine"). Fits are bit-identical for the same thread count only.
+    target_metric : {"categorical", "euclidean", "l2", "cosine"}
+        How the ``y`` of a supervised fit (``fit(X, y)``) is read, as in umap-learn:
+        ``"categorical"`` (default) takes class labels (integers, ``-1`` for unlabelled
+        points, or strings); the others take numeric targets compared by that distance.
+    target_weight : float
+        In ``[0, 1]``: how much ``y`` shapes the graph against the data (umap-learn's
+        meaning). For labels, edges between different classes are scaled by
+        ``exp(-2.5 / (1 - target_weight))`` (removed at 1); for numeric targets it is the
+        mixing weight of the fuzzy intersection with ``y``'s own graph.
+    target_n_neighbors : int
+        Neighbours of each numeric target in ``y``'s graph, counted as ``n_neighbors`` is;
+        -1 (default) uses ``n_neighbors``.
     """
 
     n_neighbors: int = option(
@@ -233,6 +248,16 @@ class UmapConfig:
         None, "torch CPU threads for the fit and transforms; on a busy machine, one per free "
         "core", metavar="N", default_text="torch's, one per core",
     )
+    target_metric: str = option(
+        "categorical", "how fit's y is compared: class labels, or a distance between numeric "
+        "targets", choices=TARGET_METRICS,
+    )
+    target_weight: float = option(
+        0.5, "weight of y against the data in a supervised fit, in [0, 1]", metavar="W"
+    )
+    target_n_neighbors: int = option(
+        -1, "neighbours of each numeric target in y's own graph (-1: n_neighbors)", metavar="K"
+    )
 
     def __post_init__(self) -> None:
         # Lists arrive from JSON and from users; keep the frozen config hashable.
@@ -280,6 +305,12 @@ class UmapConfig:
         _check_bool("verbose", self.verbose)
         if self.threads is not None:
             _check_int("threads", self.threads, 1)
+        _check_choice("target_metric", self.target_metric, TARGET_METRICS)
+        _check_float("target_weight", self.target_weight)
+        if self.target_weight > 1.0:
+            raise ValueError(f"target_weight must be in [0, 1], got {self.target_weight}")
+        if self.target_n_neighbors != -1:
+            _check_int("target_n_neighbors", self.target_n_neighbors, 2)
 
     def replace(self, **changes: Any) -> UmapConfig:
         """Return a copy with some fields changed (validated again)."""

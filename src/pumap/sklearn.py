@@ -117,6 +117,12 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     threads : int or None
         Torch CPU threads for `fit` and `transform`, restored afterwards; ``None`` leaves
         torch's setting (pumap only; see `pumap.UmapConfig`).
+    target_metric : {"categorical", "euclidean", "l2", "cosine"}, default="categorical"
+        How `fit`'s ``y`` is read: class labels, or numeric targets under that distance.
+    target_weight : float, default=0.5
+        In ``[0, 1]``: how much ``y`` shapes the embedding, as in umap-learn.
+    target_n_neighbors : int, default=-1
+        Neighbours in the graph of numeric targets; -1 uses ``n_neighbors``.
     encoder : torch.nn.Module or None, default=None
         Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
         trains a deep copy of it, so the module you pass is never modified and refits start
@@ -172,6 +178,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         device: str = _DEFAULTS.device,
         encoder: Any = None,
         threads: int | None = _DEFAULTS.threads,
+        target_metric: str = _DEFAULTS.target_metric,
+        target_weight: float = _DEFAULTS.target_weight,
+        target_n_neighbors: int = _DEFAULTS.target_n_neighbors,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -198,6 +207,9 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.device = device
         self.encoder = encoder
         self.threads = threads
+        self.target_metric = target_metric
+        self.target_weight = target_weight
+        self.target_n_neighbors = target_n_neighbors
 
     # ------------------------------------------------------------------ fitting
 
@@ -208,8 +220,12 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ----------
         X : array-like of shape (n_samples, n_features)
             Dense numeric data (NumPy array, DataFrame, nested lists).
-        y : None
-            Ignored; present for pipeline compatibility.
+        y : array-like of shape (n_samples,) or (n_samples, d), optional
+            Targets of a supervised fit, as in umap-learn: class labels (integers, ``-1``
+            for unlabelled points, or strings) with ``target_metric="categorical"``, numeric
+            values with another ``target_metric``; weighted by ``target_weight``. Inside a
+            `~sklearn.pipeline.Pipeline` fitted with ``y``, the embedding is supervised, as
+            umap-learn's is.
 
         Returns
         -------
@@ -222,7 +238,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         )
         config = self._build_config(x.shape[0])
         encoder = copy.deepcopy(self.encoder) if self.encoder is not None else None
-        fitted = Umap(config, encoder=encoder).fit(x)
+        fitted = Umap(config, encoder=encoder).fit(x, y)
         self.fitted_: FittedUmap = fitted
         self.config_: UmapConfig = config
         self.embedding_: np.ndarray = _to_numpy(fitted.embedding)
@@ -235,9 +251,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ----------
         X : array-like of shape (n_samples, n_features)
             As for `fit`.
-        y : None
-            Ignored; present for pipeline compatibility. `fit` takes no other argument, so
-            neither does this method.
+        y : array-like, optional
+            Targets of a supervised fit, as for `fit`.
 
         Returns
         -------

@@ -31,6 +31,7 @@ from .preprocess import (
     check_not_constant,
 )
 from .refine import TrainingIndex
+from .supervised import Target, check_target, supervise
 from .trainer import (
     Callback,
     TrainingDiverged,
@@ -86,8 +87,9 @@ class Umap:
     def fit(
         self,
         data: Any,
-        callback: Callback | None = None,
+        y: Any = None,
         *,
+        callback: Callback | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
         checkpoint_every: int | None = None,
         resume_from: str | os.PathLike[str] | None = None,
@@ -99,6 +101,11 @@ class Umap:
         data : array-like or torch.Tensor, shape (n_samples, n_features)
             Real numbers (integers and float64 are converted to float32 once), finite, at
             least ``n_neighbors + 1`` rows and not all identical.
+        y : array-like, shape (n_samples,) or (n_samples, d), optional
+            Targets of a supervised fit, as in umap-learn: class labels (integers, ``-1`` for
+            an unlabelled point, or strings) with ``target_metric="categorical"``, numeric
+            values with another ``target_metric``; ``target_weight`` says how much they
+            shape the fuzzy graph (`pumap.supervised`). Everything after ``y`` is keyword-only.
         callback : callable, optional
             Called with an `EpochProgress` after every epoch; it may raise
             `KeyboardInterrupt` to stop the fit as Ctrl-C does.
@@ -136,7 +143,7 @@ class Umap:
         progress = _Progress()
         try:
             with torch_threads(self.config.threads):
-                return self._fit(data, callback, checkpoint_path, every, resume_from, progress)
+                return self._fit(data, y, callback, checkpoint_path, every, resume_from, progress)
         except TrainingInterrupted:
             raise  # training has said where it stopped
         except KeyboardInterrupt as interrupt:
@@ -161,6 +168,7 @@ class Umap:
     def _fit(
         self,
         data: Any,
+        y: Any,
         callback: Callback | None,
         checkpoint_path: str | os.PathLike[str] | None,
         every: int,
@@ -170,15 +178,17 @@ class Umap:
         """The stages of a fit, in order; each stage trusts the tensors the one before made."""
         cfg = self.config
         x = _validate(data, cfg)
+        target = check_target(y, x.shape[0], cfg.target_metric) if y is not None else None
         device = resolve_device(cfg.device)
         plan = plan_checkpoints(
-            cfg, x, checkpoint_path=checkpoint_path, every=every, resume_from=resume_from
+            cfg, x, checkpoint_path=checkpoint_path, every=every, resume_from=resume_from,
+            target=target.fingerprint() if target is not None else None,
         )
         stages = _Stages(progress, device)
         with stages.run("knn", "the k-NN search"):
             knn = _knn(x, cfg, plan.seed, device)
         with stages.run("graph", "the fuzzy graph's construction"):
-            graph, a, b = _graph(knn, cfg)
+            graph, a, b = _graph(knn, cfg, target, device)
         del knn
         n_epochs = progress.n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
         with stages.run("init", "the encoder's initialisation"):
@@ -260,10 +270,14 @@ def _knn(x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device) -> K
     )
 
 
-def _graph(knn: KnnGraph, cfg: UmapConfig) -> tuple[FuzzyGraph, float, float]:
-    """The fuzzy graph, and the ``a``, ``b`` of the embedding's membership curve."""
+def _graph(
+    knn: KnnGraph, cfg: UmapConfig, target: Target | None, device: torch.device
+) -> tuple[FuzzyGraph, float, float]:
+    """The fuzzy graph (intersected with ``y``'s, if given), and the ``a``, ``b`` of the
+    embedding's membership curve."""
     a, b = find_ab_params(cfg.spread, cfg.min_dist)
-    return fuzzy_simplicial_set(knn), a, b
+    graph = fuzzy_simplicial_set(knn)
+    return (supervise(graph, target, cfg, device) if target else graph), a, b
 
 
 def _init(
