@@ -48,7 +48,8 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "pumap-checkpoint"
-CHECKPOINT_VERSION = 1
+# 2: n_neighbors counts the point itself (umap-learn's meaning); 1 (pumap 0.1) did not.
+CHECKPOINT_VERSION = 2
 
 
 class CheckpointError(ModelFormatError):
@@ -275,6 +276,13 @@ def _metadata(path: Path, file: SafetensorsFile) -> dict[str, Any]:
     version = metadata.get("pumap.format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise CheckpointError(path, f"invalid pumap.format_version {version!r}")
+    if version < CHECKPOINT_VERSION:
+        raise CheckpointError(
+            path,
+            f"checkpoint version {version} was written by an older pumap, whose n_neighbors "
+            "did not count the point itself; it cannot be resumed: start the fit again "
+            "(with n_neighbors one more than that fit's for the same graph)",
+        )
     if version > CHECKPOINT_VERSION:
         raise CheckpointError(
             path,

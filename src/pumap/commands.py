@@ -149,11 +149,11 @@ def _fit(
             f"{data.source} has {n} row; a k-NN graph needs at least 2 rows (each point's "
             "neighbours are other points)"
         )
-    if n <= k:
-        change = "--n-neighbors 1" if n == 2 else f"--n-neighbors {n - 1} or fewer,"
+    if n < k:
+        change = "--n-neighbors 2" if n == 2 else f"--n-neighbors {n} or fewer,"
         raise ValueError(
-            f"{data.source} has {n} rows but --n-neighbors {k} needs at least {k + 1}; "
-            f"pass {change} or at least {k + 1} rows"
+            f"{data.source} has {n} rows but --n-neighbors {k} (the point itself counted) "
+            f"needs at least {k}; pass {change} or at least {k} rows"
         )
     console.say(f"fitting {n} points x {d} features from {data.source} -> {config.n_components}-D")
     start = time.perf_counter()

@@ -50,7 +50,13 @@ MODEL_KEYS: dict[str, str] = {
     "pumap.losses": "json",
 }
 # Keys a model file may lack (older files do).
-OPTIONAL_MODEL_KEYS: dict[str, str] = {"pumap.training_index": "json"}
+OPTIONAL_MODEL_KEYS: dict[str, str] = {
+    "pumap.training_index": "json",
+    "pumap.n_neighbors_counts_self": "bool",
+}
+# Written (true) by every model file since pumap's n_neighbors counts the point itself, as
+# umap-learn's does; a file without it stores pumap 0.1's n_neighbors, one less.
+COUNTS_SELF_KEY = "pumap.n_neighbors_counts_self"
 KEY_KINDS = {**MODEL_KEYS, **OPTIONAL_MODEL_KEYS}
 
 
@@ -111,6 +117,7 @@ def model_payload(
         "pumap.b": float(fitted.b),
         "pumap.has_embedding": bool(include_embedding),
         "pumap.losses": [float(v) if math.isfinite(v) else None for v in fitted.losses],
+        COUNTS_SELF_KEY: True,
     }
     if index is not None:
         metadata["pumap.training_index"] = {
@@ -169,6 +176,10 @@ def check_model_metadata(path: Path, metadata: dict[str, Any]) -> dict[str, Any]
     if index_meta is not None and not isinstance(index_meta, dict):
         raise ModelFormatError(
             path, f"metadata pumap.training_index has an invalid value: {index_meta!r}"
+        )
+    if not isinstance(metadata.get(COUNTS_SELF_KEY, False), bool):
+        raise ModelFormatError(
+            path, f"metadata {COUNTS_SELF_KEY} has an invalid value: {metadata[COUNTS_SELF_KEY]!r}"
         )
     if not all(v is None or isinstance(v, (int, float)) for v in metadata["pumap.losses"]):
         raise ModelFormatError(path, "metadata pumap.losses must be a list of numbers")

@@ -39,6 +39,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
     _VALUES_CHECKED_BY_PUMAP = {"force_all_finite": False}
 
 
+from .compat import refuse_unknown
 from .config import UmapConfig, option_table
 from .fitted import FittedUmap
 from .umap import Umap
@@ -46,8 +47,8 @@ from .umap import Umap
 __all__ = ["UMAP_LEARN_N_NEIGHBORS", "ParametricUMAP"]
 
 _DEFAULTS = UmapConfig()
-#: Default ``n_neighbors`` of `ParametricUMAP`, in umap-learn's meaning (the point itself
-#: counted): the same default as ``umap.UMAP``, i.e. pumap's ``n_neighbors=14``.
+#: Default ``n_neighbors`` of `ParametricUMAP`: umap-learn's (and `UmapConfig`'s), the point
+#: itself counted.
 UMAP_LEARN_N_NEIGHBORS = 15
 
 
@@ -60,8 +61,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     Parameters
     ----------
     n_neighbors : int, default=15
-        Size of each point's neighbourhood **counting the point itself, as umap-learn does**:
-        ``n_neighbors=15`` here is ``UmapConfig(n_neighbors=14)``. Must be at least 2. If the
+        Size of each point's neighbourhood **counting the point itself, as umap-learn does**
+        (and `UmapConfig`, since pumap 0.1.x). Must be at least 2. If the
         data has no more rows than this, it is lowered to ``n_samples`` with a warning, as in
         umap-learn.
     n_components : int
@@ -123,6 +124,18 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         In ``[0, 1]``: how much ``y`` shapes the embedding, as in umap-learn.
     target_n_neighbors : int, default=-1
         Neighbours in the graph of numeric targets; -1 uses ``n_neighbors``.
+    local_connectivity, set_op_mix_ratio, repulsion_strength : float, default=1.0
+        As in umap-learn (`pumap.UmapConfig`).
+    a, b : float or None, default=None
+        The embedding's curve parameters, both or neither; by default fitted from
+        ``min_dist`` and ``spread``.
+    transform_seed : int or None, default=None
+        Seed of refined transforms; ``None`` uses the fit's seed.
+    **umap_learn_defaults
+        umap-learn's other parameters (``densmap``, ``low_memory``, ...), accepted only at
+        umap-learn's defaults (pumap has no such feature) and refused otherwise with a hint;
+        ``n_jobs`` and ``init`` are refused naming ``threads`` and ``pca_init``
+        (`pumap.compat`, docs/from-umap-learn.md).
     encoder : torch.nn.Module or None, default=None
         Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
         trains a deep copy of it, so the module you pass is never modified and refits start
@@ -139,7 +152,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     feature_names_in_ : numpy.ndarray of str
         Column names, when `fit` was given a DataFrame with string column names.
     config_ : pumap.UmapConfig
-        The pumap options the model was fitted with (``n_neighbors`` in pumap's meaning).
+        The pumap options the model was fitted with.
 
     Examples
     --------
@@ -181,7 +194,15 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         target_metric: str = _DEFAULTS.target_metric,
         target_weight: float = _DEFAULTS.target_weight,
         target_n_neighbors: int = _DEFAULTS.target_n_neighbors,
+        local_connectivity: float = _DEFAULTS.local_connectivity,
+        set_op_mix_ratio: float = _DEFAULTS.set_op_mix_ratio,
+        repulsion_strength: float = _DEFAULTS.repulsion_strength,
+        a: float | None = _DEFAULTS.a,
+        b: float | None = _DEFAULTS.b,
+        transform_seed: int | None = _DEFAULTS.transform_seed,
+        **umap_learn_defaults: Any,
     ) -> None:
+        refuse_unknown(umap_learn_defaults, type(self).__name__)
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.metric = metric
@@ -210,6 +231,12 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.target_metric = target_metric
         self.target_weight = target_weight
         self.target_n_neighbors = target_n_neighbors
+        self.local_connectivity = local_connectivity
+        self.set_op_mix_ratio = set_op_mix_ratio
+        self.repulsion_strength = repulsion_strength
+        self.a = a
+        self.b = b
+        self.transform_seed = transform_seed
 
     # ------------------------------------------------------------------ fitting
 
@@ -312,7 +339,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
             if info.estimator_name is not None
         }
         options.update(
-            n_neighbors=k - 1,  # umap-learn counts the point itself, pumap does not
+            n_neighbors=k,  # both count the point itself
             hidden_layers=tuple(_plain(w) for w in hidden),
             seed=_seed_from(self.random_state),
         )

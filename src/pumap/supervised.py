@@ -286,7 +286,7 @@ def supervise(
     else:
         assert target.values is not None
         k = config.target_n_neighbors
-        k = k if k != -1 else config.n_neighbors + 1
+        k = k if k != -1 else config.n_neighbors
         other = target_graph(target.values, k, config.target_metric, device)
         result = reset_local_connectivity(intersect(matrix, other, config.target_weight))
     return to_fuzzy_graph(result).to(graph.head.device)

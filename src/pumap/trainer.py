@@ -157,6 +157,7 @@ def train_umap(
     compile_step: bool = False,
     input_dropout: float = 0.0,
     extra_terms: tuple[LossTerm, ...] = (),
+    repulsion_strength: float = 1.0,
 ) -> list[float]:
     """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
 
@@ -182,6 +183,8 @@ def train_umap(
     extra_terms : tuple of LossTerm
         Added to every step's loss; their parameters are trained by the same Adam (and
         saved with it in checkpoints). The reported losses include them.
+    repulsion_strength : float
+        Weight of the negative pairs' term of the loss.
 
     Raises
     ------
@@ -203,7 +206,7 @@ def train_umap(
     embed_all = 2 * batch_size >= x.shape[0]
     step_loss = make_step_loss(
         encoder, x, a, b, batch_size, embed_all, mixed_precision, compile_step,
-        input_dropout=input_dropout, generator=generator,
+        input_dropout=input_dropout, generator=generator, repulsion_strength=repulsion_strength,
     )
     losses: list[float] = []
     step = 0
@@ -275,6 +278,7 @@ def make_step_loss(
     *,
     input_dropout: float = 0.0,
     generator: torch.Generator | None = None,
+    repulsion_strength: float = 1.0,
 ) -> StepLoss:
     """The loss of one step as a function of the sampled batch's index tensors.
 
@@ -319,6 +323,7 @@ def make_step_loss(
             _rows(emb, negative_tail),
             a,
             b,
+            repulsion_strength,
         )
 
     if input_dropout > 0.0:

@@ -100,7 +100,7 @@ class Umap:
         ----------
         data : array-like or torch.Tensor, shape (n_samples, n_features)
             Real numbers (integers and float64 are converted to float32 once), finite, at
-            least ``n_neighbors + 1`` rows and not all identical.
+            least ``n_neighbors`` rows and not all identical.
         y : array-like, shape (n_samples,) or (n_samples, d), optional
             Targets of a supervised fit, as in umap-learn: class labels (integers, ``-1`` for
             an unlabelled point, or strings) with ``target_metric="categorical"``, numeric
@@ -252,7 +252,7 @@ def _validate(data: Any, cfg: UmapConfig) -> torch.Tensor:
     Every later stage takes the tensor returned here as it is, without checking it again.
     """
     x = as_float32_matrix(data, "X")
-    check_enough_points(x.shape[0], cfg.n_neighbors)
+    check_enough_points(x.shape[0], cfg.n_neighbors)  # it counts the point itself
     check_not_constant(x, "X")
     return x
 
@@ -260,7 +260,7 @@ def _validate(data: Any, cfg: UmapConfig) -> torch.Tensor:
 def _knn(x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device) -> KnnGraph:
     return build_knn(
         _knn_input(x),
-        cfg.n_neighbors,
+        cfg.n_neighbors - 1,  # the other points; n_neighbors counts the point itself
         cfg.metric,
         cfg.knn_method,
         seed=seed,
@@ -275,8 +275,8 @@ def _graph(
 ) -> tuple[FuzzyGraph, float, float]:
     """The fuzzy graph (intersected with ``y``'s, if given), and the ``a``, ``b`` of the
     embedding's membership curve."""
-    a, b = find_ab_params(cfg.spread, cfg.min_dist)
-    graph = fuzzy_simplicial_set(knn)
+    a, b = (cfg.a, cfg.b) if cfg.a is not None else find_ab_params(cfg.spread, cfg.min_dist)
+    graph = fuzzy_simplicial_set(knn, cfg.local_connectivity, cfg.set_op_mix_ratio)
     return (supervise(graph, target, cfg, device) if target else graph), a, b
 
 
@@ -331,6 +331,7 @@ def _train(
         mixed_precision=cfg.mixed_precision,
         compile_step=cfg.compile,
         input_dropout=cfg.input_dropout,
+        repulsion_strength=cfg.repulsion_strength,
     )
 
 
