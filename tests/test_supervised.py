@@ -158,3 +158,32 @@ def test_supervision_improves_heldout_accuracy_on_digits() -> None:
         knn = KNeighborsClassifier(n_neighbors=10).fit(fitted.embedding, y[train])
         accuracy.append(knn.score(fitted.transform(x[test]), y[test]))
     assert accuracy[1] >= accuracy[0] + 0.007, accuracy
+
+
+def test_cli_fits_with_the_labels_when_asked(tmp_path, capsys) -> None:
+    from pumap.cli import main
+
+    rng = np.random.default_rng(0)
+    x = np.vstack([rng.normal(size=(60, 4)), rng.normal(3.0, size=(60, 4))]).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    (tmp_path / "labels.txt").write_text("\n".join(["a"] * 60 + ["b"] * 30 + ["-1"] * 30))
+    common = ["--epochs", "2", "--hidden-layers", "16", "--seed", "0", "-q"]
+    for name, extra in (("plain", []), ("supervised", ["--supervised", "--target-weight", "1"])):
+        code = main(["fit", str(tmp_path / "x.npy"), "--labels", str(tmp_path / "labels.txt"),
+                     "--save", str(tmp_path / f"{name}.safetensors"),
+                     "--embedding", str(tmp_path / f"{name}.npy"), *common, *extra])
+        assert code == 0
+    plain, supervised = np.load(tmp_path / "plain.npy"), np.load(tmp_path / "supervised.npy")
+    assert not np.allclose(plain, supervised)
+    code = main(["fit", str(tmp_path / "x.npy"), "--supervised",
+                 "--save", str(tmp_path / "m.safetensors"), *common])
+    assert code == 2
+    assert "--supervised needs labels" in capsys.readouterr().err
+
+
+def test_cli_text_labels_mark_unlabelled_points_with_minus_one() -> None:
+    from pumap.commands import _supervision
+    from pumap.tables import Dataset
+
+    data = Dataset(np.zeros((4, 2), np.float32), np.array(["b", "-1", "a", "b"]), "test")
+    assert _supervision(data, UmapConfig()).tolist() == [1, -1, 0, 1]

@@ -233,18 +233,15 @@ def cmd_fit(args: argparse.Namespace) -> int:
 
 
 def _supervision(data: Dataset, config: UmapConfig) -> np.ndarray:
-    """The labels as ``fit``'s y: numbers for a numeric ``--target-metric``."""
+    """The labels as ``fit``'s y (`pumap.supervised.labels_as_target`)."""
+    from .supervised import labels_as_target
+
     if data.labels is None:
         raise UsageError("--supervised needs labels: pass --labels COL|FILE with a DATA file")
-    if config.target_metric == "categorical":
-        return data.labels
     try:
-        return np.asarray(data.labels).astype(np.float64)
-    except ValueError:
-        raise UsageError(
-            f"--target-metric {config.target_metric} needs numeric labels; for classes use "
-            "--target-metric categorical"
-        ) from None
+        return labels_as_target(data.labels, config.target_metric)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _write_outputs(

@@ -37,6 +37,7 @@ __all__ = [
     "check_target",
     "far_distance",
     "intersect",
+    "labels_as_target",
     "reset_local_connectivity",
     "scale_by_labels",
     "supervise",
@@ -142,6 +143,27 @@ def _label_codes(labels: np.ndarray) -> np.ndarray:
         _, codes = np.unique(labels.astype(str), return_inverse=True)
         return codes.astype(np.int64)
     raise ValueError(f"y must hold class labels (integers or strings), got dtype {labels.dtype}")
+
+
+def labels_as_target(labels: np.ndarray, target_metric: str) -> np.ndarray:
+    """Labels read from a file as ``fit``'s y: text ``"-1"`` marks an unlabelled point, and a
+    numeric ``target_metric`` needs numbers (the command line's ``--supervised``)."""
+    labels = np.asarray(labels)
+    if target_metric != "categorical":
+        try:
+            return labels.astype(np.float64)
+        except ValueError:
+            raise ValueError(
+                f"--target-metric {target_metric} needs numeric labels; for classes use "
+                "--target-metric categorical"
+            ) from None
+    if labels.dtype.kind not in "USO":
+        return labels
+    unknown = np.char.strip(labels.astype(str)) == "-1"
+    _, codes = np.unique(labels[~unknown].astype(str), return_inverse=True)
+    out = np.full(len(labels), -1, dtype=np.int64)
+    out[~unknown] = codes
+    return out
 
 
 def far_distance(target_weight: float) -> float:
