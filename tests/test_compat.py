@@ -45,8 +45,8 @@ def test_umap_learns_defaults_are_all_accepted() -> None:
     assert (config.n_neighbors, config.seed, config.threads, config.pca_init) == (
         15, None, None, True
     )
-    estimator_params = {k: v for k, v in UMAP_PARAMS.items() if k not in ("n_jobs", "init")}
-    assert ParametricUMAP(**estimator_params).get_params()["transform_seed"] == 42
+    same = {k: v for k, v in UMAP_PARAMS.items() if UMAP_LEARN_PARAMETERS[k].kind == "same"}
+    assert ParametricUMAP(**same, random_state=None).get_params()["transform_seed"] == 42
 
 
 def test_renamed_parameters_work_in_umap_and_config() -> None:
@@ -66,9 +66,13 @@ def test_renamed_parameters_work_in_umap_and_config() -> None:
      ("precomputed_knn", (np.zeros((3, 2)), None, None)), ("output_metric", "hyperboloid")],
 )
 def test_features_pumap_lacks_are_refused_by_name(name, value) -> None:
-    for build in (UmapConfig, Umap, ParametricUMAP):
+    for build in (UmapConfig, Umap):
         with pytest.raises(ValueError, match=f"{name}=.* is a umap-learn option pumap does not"):
             build(**{name: value})
+        build(**{name: UMAP_PARAMS[name]})  # umap-learn's default: the feature off, a no-op
+    # The estimator has one name per option (clone keeps only its parameters): refused.
+    with pytest.raises(TypeError, match=f"{name} is a umap-learn option pumap does not have"):
+        ParametricUMAP(**{name: UMAP_PARAMS[name]})
 
 
 def test_parametric_umap_names_threads_and_pca_init() -> None:

@@ -205,23 +205,27 @@ def translate(options: dict[str, Any], own_names: set[str]) -> dict[str, Any]:
 
 
 def refuse_unknown(options: dict[str, Any], estimator: str) -> None:
-    """`pumap.ParametricUMAP`'s extra keywords: umap-learn defaults pass, the rest are refused.
+    """Refuse keywords a scikit-learn estimator lacks, naming what to do for umap-learn's.
+
+    A scikit-learn estimator has one name per option (its parameters must survive
+    ``clone``), so umap-learn's other names are refused there, even at their defaults.
 
     Raises
     ------
     TypeError
-        For a renamed umap-learn name (naming pumap's) or a name umap-learn does not have.
-    ValueError
-        For a default-only name at another value.
+        For any name in ``options``: a renamed umap-learn name names pumap's; a feature pumap
+        lacks says so; other names as Python says them.
     """
-    for name, value in options.items():
+    for name in options:
         entry = UMAP_LEARN_PARAMETERS.get(name)
         if entry is None:
             raise TypeError(f"{estimator}() got an unexpected keyword argument {name!r}")
         if entry.kind == _D:
-            _check_default_only(name, entry, value)
-        else:
             raise TypeError(
-                f"{name} is umap-learn's name: pass {entry.pumap_name}= to {estimator} "
-                f"({entry.hint})"
+                f"{name} is a umap-learn option pumap does not have: {entry.hint}; "
+                f"{estimator} takes no such parameter"
             )
+        raise TypeError(
+            f"{name} is umap-learn's name: pass {entry.pumap_name}= to {estimator} "
+            f"({entry.hint})"
+        )

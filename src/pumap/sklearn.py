@@ -9,6 +9,7 @@ when ``pumap.ParametricUMAP`` is first used.
 from __future__ import annotations
 
 import copy
+import inspect
 import numbers
 import warnings
 from collections.abc import Iterable
@@ -52,7 +53,19 @@ _DEFAULTS = UmapConfig()
 UMAP_LEARN_N_NEIGHBORS = 15
 
 
-class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _RefusesUmapLearnNames:
+    """Refuses, by name and with a hint, umap-learn's parameters that the estimator lacks
+    (`pumap.compat`), before ``__init__`` runs; ``__init__`` keeps scikit-learn's form."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        own = inspect.signature(cls.__init__).parameters
+        refuse_unknown({k: v for k, v in kwargs.items() if k not in own}, cls.__name__)
+        return super().__new__(cls)
+
+
+class ParametricUMAP(
+    _RefusesUmapLearnNames, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Parametric UMAP as a scikit-learn transformer.
 
     Trains pumap's encoder network on ``X`` in `fit`; `transform` embeds new rows with one
@@ -131,11 +144,10 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ``min_dist`` and ``spread``.
     transform_seed : int or None, default=None
         Seed of refined transforms; ``None`` uses the fit's seed.
-    **umap_learn_defaults
-        umap-learn's other parameters (``densmap``, ``low_memory``, ...), accepted only at
-        umap-learn's defaults (pumap has no such feature) and refused otherwise with a hint;
-        ``n_jobs`` and ``init`` are refused naming ``threads`` and ``pca_init``
-        (`pumap.compat`, docs/from-umap-learn.md).
+
+    umap-learn's other parameter names are refused with a `TypeError` that says what to do:
+    ``n_jobs`` and ``init`` name ``threads`` and ``pca_init``, features pumap lacks
+    (``densmap``, ``low_memory``, ...) say so (`pumap.compat`, docs/from-umap-learn.md).
     encoder : torch.nn.Module or None, default=None
         Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
         trains a deep copy of it, so the module you pass is never modified and refits start
@@ -200,9 +212,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         a: float | None = _DEFAULTS.a,
         b: float | None = _DEFAULTS.b,
         transform_seed: int | None = _DEFAULTS.transform_seed,
-        **umap_learn_defaults: Any,
     ) -> None:
-        refuse_unknown(umap_learn_defaults, type(self).__name__)
         self.n_neighbors = n_neighbors
         self.n_components = n_components
         self.metric = metric
