@@ -1,9 +1,13 @@
 """Supervised and semi-supervised fits: the label graph's maths against umap-learn, and its use.
 
-Measured on scikit-learn's digits (seeded 80/20 split, defaults; 2-core CPU under load,
-torch 2.13), held-out 10-NN accuracy of the forward pass, unsupervised -> supervised
-(``fit(X_train, y_train)``): seed 0 0.894 -> 0.908, seed 1 0.917 -> 0.942, seed 2
-0.889 -> 0.903. The slow test asserts the gain of seed 0 with half its margin.
+Held-out 10-NN accuracy of the forward pass on scikit-learn's digits, unsupervised ->
+supervised (``fit(X_train, y_train)``), defaults, one torch thread, 2-core CPU under load
+(benchmarks/bench_quality.py, stratified 80/20 split ``random_state=0``; docs/benchmarks.md):
+seed 0 0.878 -> 0.892, seed 1 0.878 -> 0.900, seed 2 0.867 -> 0.900. Over every pairing
+measured (these, and seeds 0-2 of another split and n_neighbors) the gain ranged from +0.003
+to +0.033, never negative. The slow test asserts a mean gain over seeds 0 and 1 (measured
++0.018) of at least 0.007: 2.5 of the 360 held-out points, well above run-to-run noise
+(fits are bit-for-bit reproducible on one thread) yet below every mean seen.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from pumap.supervised import (
 
 umap_ = pytest.importorskip("umap.umap_")
 
+MIN_MEAN_GAIN = 0.007
 FAST = {"n_epochs": 2, "hidden_layers": (16,), "verbose": False, "seed": 0}
 
 
@@ -145,19 +150,23 @@ def test_resume_with_other_y_is_refused(blobs, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_supervision_improves_heldout_accuracy_on_digits() -> None:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
     from sklearn.neighbors import KNeighborsClassifier
 
-    from pumap.datasets import load_digits
-
-    x, y = load_digits()
-    order = np.random.default_rng(0).permutation(len(x))
-    train, test = order[:1437], order[1437:]
-    accuracy = []
-    for labels in (None, y[train]):
-        fitted = Umap(seed=0, verbose=False).fit(x[train], labels)
-        knn = KNeighborsClassifier(n_neighbors=10).fit(fitted.embedding, y[train])
-        accuracy.append(knn.score(fitted.transform(x[test]), y[test]))
-    assert accuracy[1] >= accuracy[0] + 0.007, accuracy
+    x, y = load_digits(return_X_y=True)
+    xtr, xte, ytr, yte = train_test_split(
+        x.astype(np.float32), y, test_size=0.2, stratify=y, random_state=0
+    )
+    gains = []
+    for seed in (0, 1):
+        accuracy = []
+        for labels in (None, ytr):
+            fitted = Umap(seed=seed, verbose=False).fit(xtr, labels)
+            knn = KNeighborsClassifier(n_neighbors=10).fit(fitted.embedding, ytr)
+            accuracy.append(knn.score(fitted.transform(xte), yte))
+        gains.append(accuracy[1] - accuracy[0])
+    assert np.mean(gains) >= MIN_MEAN_GAIN, gains
 
 
 def test_cli_fits_with_the_labels_when_asked(tmp_path, capsys) -> None:
