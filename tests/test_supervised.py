@@ -118,6 +118,8 @@ def test_fit_uses_y_and_takes_everything_after_it_by_keyword(blobs) -> None:
     assert not np.allclose(plain, supervised)
     semi = np.where(np.arange(len(y)) % 2 == 0, y, -1)
     assert np.isfinite(Umap(**FAST).fit(x, semi).embedding).all()
+    numeric = Umap(**FAST, target_metric="l2").fit(x, x[:, 0].astype(np.float64)).embedding
+    assert np.isfinite(numeric).all() and not np.allclose(plain, numeric)
     with pytest.raises(TypeError):
         Umap(**FAST).fit(x, y, lambda progress: None)  # a callback is never positional
     with pytest.raises(ValueError, match="y has 3 labels but X has"):
