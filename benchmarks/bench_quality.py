@@ -14,7 +14,12 @@ default for up to 10,000 new points, as umap-learn chooses) from one fit.
     python benchmarks/bench_quality.py --cases digits --methods pumap,umap-learn --seeds 0
 
 Methods: ``pumap`` (defaults), ``pumap-wide`` (the forward-pass preset: 3 x 256 MLP,
-input dropout 0.4, 2x the automatic epochs), ``umap-learn``, ``torchdr`` (when installed).
+input dropout 0.4, 2x the automatic epochs), ``umap-learn``, ``torchdr`` (when installed),
+and the supervised fits ``pumap-y`` and ``umap-learn-y`` (``fit(x_train, y_train)``,
+defaults otherwise, held-out points placed without labels):
+
+    python benchmarks/bench_quality.py --cases digits \
+        --methods pumap,pumap-y,umap-learn,umap-learn-y
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 CASES = ("digits", "mnist", "sweep1k", "sweep2k", "sweep4k", "sweep8k", "synthetic")
-METHODS = ("pumap", "pumap-wide", "umap-learn", "torchdr")
+METHODS = ("pumap", "pumap-wide", "pumap-y", "umap-learn", "umap-learn-y", "torchdr")
 # The forward-pass preset measured in docs/benchmarks.md ("New points").
 WIDE = {"hidden_layers": [256, 256, 256], "input_dropout": 0.4, "epochs_factor": 2}
 TRUST_ROWS = 3000  # training trustworthiness on the first rows: O(n^2) otherwise
@@ -95,7 +100,8 @@ def run_one(method: str, case: str, seed: int, mnist_dir: str) -> dict:
 
         import pumap.umap  # noqa: F401  (imports outside the timing)
 
-        fitted, fit_s = timed(_fit_pumap, xtr, seed, method == "pumap-wide")
+        labels = ytr if method == "pumap-y" else None
+        fitted, fit_s = timed(_fit_pumap, xtr, seed, method == "pumap-wide", labels)
         out["fit_s"] = fit_s
         out["stages_s"] = {k: round(v, 3) for k, v in fitted.timings.items()}
         etr = fitted.embedding
@@ -111,10 +117,11 @@ def run_one(method: str, case: str, seed: int, mnist_dir: str) -> dict:
             out[name] = {
                 **scores(xtr, ytr, etr, xte, yte, ete), "points_per_s": len(xte) / seconds
             }
-    elif method == "umap-learn":
+    elif method in ("umap-learn", "umap-learn-y"):
         import umap
 
-        model, fit_s = timed(umap.UMAP(n_neighbors=16, random_state=seed).fit, xtr)
+        labels = ytr if method == "umap-learn-y" else None
+        model, fit_s = timed(umap.UMAP(n_neighbors=15, random_state=seed).fit, xtr, labels)
         out["fit_s"] = fit_s
         etr = model.embedding_
         out["train_trust"] = train_trust(xtr, etr)
@@ -142,17 +149,17 @@ def run_one(method: str, case: str, seed: int, mnist_dir: str) -> dict:
     return out
 
 
-def _fit_pumap(xtr: np.ndarray, seed: int, wide: bool):
+def _fit_pumap(xtr: np.ndarray, seed: int, wide: bool, ytr: np.ndarray | None = None):
     from pumap import Umap
 
     if not wide:
-        return Umap(seed=seed, verbose=False, device="cpu").fit(xtr)
+        return Umap(seed=seed, verbose=False, device="cpu").fit(xtr, ytr)
     from pumap.trainer import auto_n_epochs
 
     cfg = Umap().config
     # Twice the automatic epochs of this graph, whose edge count is about 0.72 n k (measured:
     # 86,549 edges for MNIST's 8,000 rows at k = 15): about 600 optimiser steps.
-    edges = int(0.72 * len(xtr) * cfg.n_neighbors)
+    edges = int(0.72 * len(xtr) * (cfg.n_neighbors - 1))
     n_epochs = WIDE["epochs_factor"] * auto_n_epochs(edges, cfg.batch_size)
     return Umap(
         seed=seed,

@@ -140,7 +140,7 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     start = time.perf_counter()
     with PeakMemory() as mem:
         knn = build_knn(
-            x, cfg.n_neighbors, cfg.metric, cfg.knn_method, seed=cfg.seed, device=device
+            x, cfg.n_neighbors - 1, cfg.metric, cfg.knn_method, seed=cfg.seed, device=device
         )
     record("knn", mem, time.perf_counter() - start)
     start = time.perf_counter()

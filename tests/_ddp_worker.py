@@ -76,7 +76,7 @@ def checks(out: Path, x_train: np.ndarray) -> None:
             raise KeyboardInterrupt
 
     try:
-        Umap(**short).fit(x_train, stop, checkpoint_path=checkpoint)
+        Umap(**short).fit(x_train, callback=stop, checkpoint_path=checkpoint)
         raise AssertionError("the callback did not stop the fit")
     except TrainingInterrupted as stopped:
         results["stopped_at"] = np.array(stopped.checkpoint_epoch)

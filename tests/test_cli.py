@@ -325,7 +325,8 @@ def test_runtime_errors_exit_1(tmp_path, csv_with_labels, model, capsys):
         (["fit", data, "--key", "x", "--save", save], "--key only applies to .npz"),
         (["fit", data, "--save", str(tmp_path / "no" / "m.safetensors")], "does not exist"),
         (["fit", str(tmp_path / "wide.npy"), "--n-neighbors", "15", "--save", save, "-q"],
-         "has 10 rows but --n-neighbors 15 needs at least 16", "--n-neighbors 9 or fewer"),
+         "has 10 rows but --n-neighbors 15 (the point itself counted) needs at least 15",
+         "--n-neighbors 10 or fewer"),
         (["fit", "--dataset", "mnist", "--data-dir", str(tmp_path), "--save", save],
          "not found"),
         (["transform", str(model), str(tmp_path / "wide.npy"), "--out", "o.npy"],
@@ -352,8 +353,8 @@ def test_too_few_rows_says_what_is_needed(tmp_path, capsys):
                   "has 1 row; a k-NN graph needs at least 2 rows")
     assert "--n-neighbors" not in line  # no value of it helps
     _error(capsys, main(["fit", str(tmp_path / "two.npy"), "--save", save]), 1,
-           "has 2 rows but --n-neighbors 15 needs at least 16",
-           "pass --n-neighbors 1 or at least 16 rows")
+           "has 2 rows but --n-neighbors 15 (the point itself counted) needs at least 15",
+           "pass --n-neighbors 2 or at least 15 rows")
 
 
 def test_row_numbers_are_the_files_lines(tmp_path, capsys):

@@ -175,7 +175,7 @@ def test_joint_training_resumes_bit_for_bit(tmp_path) -> None:
 
     path = tmp_path / "ckpt.safetensors"
     with pytest.raises(TrainingInterrupted):
-        Umap(**options).fit(x, stop, checkpoint_path=path)
+        Umap(**options).fit(x, callback=stop, checkpoint_path=path)
     state = read_checkpoint(path).state
     assert len(state.extra) == len(list(full.decoder.parameters()))
     resumed = Umap(**options).fit(x, resume_from=path)
@@ -219,7 +219,7 @@ def test_checkpoint_from_before_the_decoder_options_still_resumes(tmp_path) -> N
             raise KeyboardInterrupt
 
     with pytest.raises(TrainingInterrupted):
-        Umap(**SMALL).fit(x, stop, checkpoint_path=path)
+        Umap(**SMALL).fit(x, callback=stop, checkpoint_path=path)
     old = read_checkpoint(path)
     for key in ("decoder", "reconstruction_weight", "decoder_epochs"):
         del old.config[key]  # as a pumap without these options wrote it

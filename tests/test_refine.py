@@ -101,7 +101,7 @@ def test_memberships_match_umap_learn_transform() -> None:
     from sklearn.datasets import load_digits
 
     x = load_digits().data.astype(np.float32)
-    k = 16  # umap-learn's n_neighbors=16 is pumap's 15
+    k = 16  # n_neighbors=16: 16 training points per new point, in both libraries
     idx, dist = _brute(x[1500:].astype(np.float64), x[:1500].astype(np.float64), k)
     dist = dist.astype(np.float32)
     sigmas, rhos = umap_.smooth_knn_dist(dist, float(k), local_connectivity=0.0)

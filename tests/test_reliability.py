@@ -54,7 +54,7 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     full.save(folder / "full.safetensors")
     path = folder / "ckpt.safetensors"
     with pytest.raises(TrainingInterrupted) as info:
-        Umap(**OPTIONS).fit(x, _stop_after(2), checkpoint_path=path, checkpoint_every=1)
+        Umap(**OPTIONS).fit(x, callback=_stop_after(2), checkpoint_path=path, checkpoint_every=1)
     return {"x": x, "full": full, "folder": folder, "path": path, "error": info.value}
 
 
@@ -171,7 +171,7 @@ CTRL_C_SCRIPT = textwrap.dedent(
     def report(progress):
         print("epoch", progress.epoch, flush=True)
     Umap(n_neighbors=5, n_epochs=100000, hidden_layers=(16,), seed=0, verbose=True).fit(
-        x, report, checkpoint_path=sys.argv[1], checkpoint_every=1)
+        x, callback=report, checkpoint_path=sys.argv[1], checkpoint_every=1)
     """
 )
 

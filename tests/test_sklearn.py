@@ -77,21 +77,21 @@ def test_defaults_follow_umapconfig():
 def test_default_config_is_umapconfig_default_apart_from_documented_ones():
     est = ParametricUMAP()
     config = est._build_config(n_samples=1000)
-    assert config == UmapConfig().replace(n_neighbors=UMAP_LEARN_N_NEIGHBORS - 1, verbose=False)
+    assert config == UmapConfig().replace(n_neighbors=UMAP_LEARN_N_NEIGHBORS, verbose=False)
 
 
 def test_n_neighbors_counts_the_point_itself(data):
     x, _ = data
     est = ParametricUMAP(**{**FAST, "n_neighbors": 8}, random_state=0).fit(x)
-    assert est.config_.n_neighbors == 7
-    assert est.fitted_.config.n_neighbors == 7
+    assert est.config_.n_neighbors == 8  # one convention: umap-learn's, in both
+    assert est.fitted_.config.n_neighbors == 8
 
 
 def test_n_neighbors_larger_than_data_is_truncated_with_warning(rng):
     x = rng.normal(size=(5, 3))
     with pytest.warns(UserWarning, match="n_neighbors=15 is larger"):
         est = ParametricUMAP(**{**FAST, "n_neighbors": 15}, random_state=0).fit(x)
-    assert est.config_.n_neighbors == 4
+    assert est.config_.n_neighbors == 5
     assert est.embedding_.shape == (5, 2)
 
 

@@ -98,21 +98,21 @@ def test_wrong_number_of_dimensions_or_empty_is_refused(shape):
 
 
 @settings(max_examples=15, deadline=None, database=None)
-@given(n=st.integers(1, 8), k=st.integers(1, 10))
+@given(n=st.integers(1, 8), k=st.integers(2, 10))
 def test_too_few_points_says_what_to_change(n, k):
     x = _data(n)
-    if n >= k + 1:
+    if n >= k:  # n_neighbors counts the point itself: k points suffice
         return
     message = _fit_error(x, n_neighbors=k)
     if n == 1:  # no n_neighbors helps: say so, do not suggest one
         assert "X has 1 row; a k-NN graph needs at least 2 rows" in message
         assert "n_neighbors <=" not in message
         return
-    assert f"X has {n} rows but n_neighbors={k} needs at least {k + 1}" in message
+    assert f"X has {n} rows but n_neighbors={k} (the point itself counted) needs" in message
     if n == 2:
-        assert f"pass n_neighbors=1 or at least {k + 1} rows" in message
+        assert f"pass n_neighbors=2 or at least {k} rows" in message
     else:
-        assert f"pass n_neighbors <= {n - 1} or at least {k + 1} rows" in message
+        assert f"pass n_neighbors <= {n} or at least {k} rows" in message
 
 
 # ---------------------------------------------------------------------- named bad inputs

@@ -130,6 +130,14 @@ def check_resumable(
             f"this checkpoint was written for other data of the same shape {tuple(new_shape)} "
             "(the fingerprints differ); resume with the same data, in the same order",
         )
+    if checkpoint.data.get("y") != data.get("y"):
+        written = "without y" if checkpoint.data.get("y") is None else "with other y"
+        given = "this fit has none" if data.get("y") is None else "this fit's y differs"
+        raise CheckpointError(
+            path,
+            f"this checkpoint was written by a fit {written} ({given}); resume with the y "
+            "of the interrupted fit",
+        )
     keys = sorted((set(checkpoint.config) | set(config)) - RESUMABLE_CHANGES)
     # An option newer than the checkpoint had its default then.
     old = {**UmapConfig().to_dict(), **checkpoint.config}
@@ -301,6 +309,7 @@ def plan_checkpoints(
     checkpoint_path: str | os.PathLike[str] | None = None,
     every: int = 1,
     resume_from: str | os.PathLike[str] | None = None,
+    target: dict[str, Any] | None = None,
 ) -> CheckpointPlan:
     """Read the checkpoint to resume from, settle the seed and check the checkpoint fits.
 
@@ -312,6 +321,9 @@ def plan_checkpoints(
         The fit's validated input.
     checkpoint_path, every, resume_from
         As `Umap.fit` takes them (already checked).
+    target : dict, optional
+        The fingerprint of a supervised fit's ``y`` (`pumap.supervised.Target.fingerprint`),
+        kept with the data's under ``"y"``.
 
     Returns
     -------
@@ -335,6 +347,8 @@ def plan_checkpoints(
     run_config = config.replace(seed=seed).to_dict()
     keeps_state = resumed is not None or checkpoint_path is not None
     fingerprint = data_fingerprint(x) if keeps_state else None
+    if fingerprint is not None and target is not None:
+        fingerprint["y"] = target
     if resumed is not None:
         check_resumable(resumed, resume_from, run_config, fingerprint)
     return CheckpointPlan(

@@ -48,10 +48,9 @@ __all__ = [
 ]
 
 CHECKPOINT_FORMAT = "pumap-checkpoint"
-CHECKPOINT_VERSION = 2  # the newest this pumap reads and writes
-# A one-process fit's checkpoint is written as version 1, which older pumaps read too; the
-# checkpoints of data-parallel fits (every rank's generator, ``pumap.world_size``) are 2.
-PLAIN_CHECKPOINT_VERSION = 1
+# 2: n_neighbors counts the point itself (umap-learn's meaning); 1 (pumap 0.1) did not. A
+# data-parallel fit's checkpoint also holds every rank's generator (``pumap.world_size``).
+CHECKPOINT_VERSION = 2
 
 
 class CheckpointError(ModelFormatError):
@@ -255,9 +254,7 @@ def write_checkpoint(
         raise ValueError("a checkpoint's loss history must be finite")
     metadata = {
         "pumap.format": CHECKPOINT_FORMAT,
-        "pumap.format_version": (
-            CHECKPOINT_VERSION if state.world_size > 1 else PLAIN_CHECKPOINT_VERSION
-        ),
+        "pumap.format_version": CHECKPOINT_VERSION,
         "pumap.library_version": __version__,
         "pumap.config": config,
         "pumap.data": data,
@@ -311,6 +308,13 @@ def _metadata(path: Path, file: SafetensorsFile) -> dict[str, Any]:
     version = metadata.get("pumap.format_version")
     if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise CheckpointError(path, f"invalid pumap.format_version {version!r}")
+    if version < CHECKPOINT_VERSION:
+        raise CheckpointError(
+            path,
+            f"checkpoint version {version} was written by an older pumap, whose n_neighbors "
+            "did not count the point itself; it cannot be resumed: start the fit again "
+            "(with n_neighbors one more than that fit's for the same graph)",
+        )
     if version > CHECKPOINT_VERSION:
         raise CheckpointError(
             path,

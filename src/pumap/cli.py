@@ -165,6 +165,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--split", choices=("test", "train"), default="test",
                      help="MNIST split (default test)")
     fit.add_argument("--synthetic", type=int, metavar="N", help="N clustered synthetic points")
+    fit.add_argument("--supervised", action="store_true",
+                     help="fit with the labels as y (see --target-metric, --target-weight); "
+                          "-1 marks an unlabelled point")
     _add_data_options(fit)
     _add_model_options(fit)
     ck = fit.add_argument_group("checkpoints (resume an interrupted fit)")

@@ -133,7 +133,11 @@ class _Console:
 
 
 def _fit(
-    config: UmapConfig, data: Dataset, console: _Console, checkpoints: dict[str, Any] | None = None
+    config: UmapConfig,
+    data: Dataset,
+    console: _Console,
+    checkpoints: dict[str, Any] | None = None,
+    y: np.ndarray | None = None,
 ) -> Any:
     """Fit with ``config``; ``checkpoints`` are `Umap.fit`'s checkpoint keywords."""
     from .umap import Umap
@@ -145,15 +149,15 @@ def _fit(
             f"{data.source} has {n} row; a k-NN graph needs at least 2 rows (each point's "
             "neighbours are other points)"
         )
-    if n <= k:
-        change = "--n-neighbors 1" if n == 2 else f"--n-neighbors {n - 1} or fewer,"
+    if n < k:
+        change = "--n-neighbors 2" if n == 2 else f"--n-neighbors {n} or fewer,"
         raise ValueError(
-            f"{data.source} has {n} rows but --n-neighbors {k} needs at least {k + 1}; "
-            f"pass {change} or at least {k + 1} rows"
+            f"{data.source} has {n} rows but --n-neighbors {k} (the point itself counted) "
+            f"needs at least {k}; pass {change} or at least {k} rows"
         )
     console.say(f"fitting {n} points x {d} features from {data.source} -> {config.n_components}-D")
     start = time.perf_counter()
-    fitted = Umap(config).fit(data.x, **(checkpoints or {}))
+    fitted = Umap(config).fit(data.x, y, **(checkpoints or {}))
     console.say(f"fitted in {_duration(time.perf_counter() - start)}")
     return fitted
 
@@ -208,13 +212,14 @@ def cmd_fit(args: argparse.Namespace) -> int:
         data = load_builtin(args.dataset, data_dir=args.data_dir, split=args.split)
     else:
         data = synthetic(args.synthetic, args.seed)
+    y = _supervision(data, config) if args.supervised else None
     checkpoints = {
         "checkpoint_path": args.checkpoint,
         "checkpoint_every": args.checkpoint_every,
         "resume_from": args.resume_from,
     }
     try:
-        fitted = _fit(config, data, console, checkpoints)
+        fitted = _fit(config, data, console, checkpoints, y)
     except ValueError as err:  # name the flags, not fit's keywords
         if type(err) is not ValueError:
             raise
@@ -229,6 +234,18 @@ def cmd_fit(args: argparse.Namespace) -> int:
         _write_outputs(fitted, _embedding_of(fitted), data, emb_path, svg_path, console, args.title)
     distributed.shutdown()
     return EXIT_OK
+
+
+def _supervision(data: Dataset, config: UmapConfig) -> np.ndarray:
+    """The labels as ``fit``'s y (`pumap.supervised.labels_as_target`)."""
+    from .supervised import labels_as_target
+
+    if data.labels is None:
+        raise UsageError("--supervised needs labels: pass --labels COL|FILE with a DATA file")
+    try:
+        return labels_as_target(data.labels, config.target_metric)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
 
 
 def _write_outputs(

@@ -6,15 +6,24 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from ._checks import check_bool as _check_bool
+from ._checks import check_choice as _check_choice
+from ._checks import check_float as _check_float
+from ._checks import check_int as _check_int
 from .metric_names import EXACT_METRICS, METRICS, check_metric_name  # noqa: F401 - METRICS re-exported
+from .options import _INFO, OptionInfo, option
 
 KNN_METHODS = ("auto", "exact", "nndescent", "ivf")
 KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
+# "categorical": class labels; the others: a distance between numeric targets ("l2" is
+# umap-learn's name for "euclidean").
+TARGET_METRICS = ("categorical", "euclidean", "l2", "cosine")
 # Beyond ~3e37 torch's float32 Adam arithmetic overflows with a RuntimeError that names no
 # option, so such values are refused here; large values below it diverge and raise
 # TrainingDiverged, which says to lower learning_rate.
@@ -32,66 +41,6 @@ NNDESCENT_THRESHOLD = 80_000
 # costs under a few seconds.
 GPU_EXACT_THRESHOLD = 500_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
-
-
-@dataclass(frozen=True)
-class OptionInfo:
-    """What the front ends know of a `UmapConfig` field, from its metadata.
-
-    The command line's flags and the scikit-learn estimator's translation are generated from
-    these, so an option is described once.
-
-    Attributes
-    ----------
-    help : str
-        One line for ``--help``.
-    cli : str or None
-        The flag (``"--epochs"``), or ``None`` when the command line does not offer it.
-    metavar, choices : optional
-        As in `argparse`.
-    default_text : str or None
-        How ``--help`` shows the default, when ``repr`` would not say it well.
-    none_word : str or None
-        A word the command line takes for ``None`` (``--refine-sketch-dims none``).
-    estimator_name : str or None
-        The `pumap.ParametricUMAP` parameter (umap-learn's name where it differs).
-    """
-
-    help: str
-    cli: str | None
-    metavar: str | None = None
-    choices: tuple[str, ...] | None = None
-    default_text: str | None = None
-    none_word: str | None = None
-    estimator_name: str | None = None
-
-
-_INFO = "pumap_option"
-
-
-def option(
-    default: Any,
-    help: str,
-    *,
-    cli: str | None = "",
-    metavar: str | None = None,
-    choices: tuple[str, ...] | None = None,
-    default_text: str | None = None,
-    none_word: str | None = None,
-    estimator_name: str | None = "",
-) -> Any:
-    """A dataclass field with its `OptionInfo`; ``cli=""`` and ``estimator_name=""`` derive
-    the flag (``--name-with-dashes``) and the estimator's parameter (the field's name)."""
-    info = {
-        "help": help,
-        "cli": cli,
-        "metavar": metavar,
-        "choices": choices,
-        "default_text": default_text,
-        "none_word": none_word,
-        "estimator_name": estimator_name,
-    }
-    return field(default=default, metadata={_INFO: info})
 
 
 def option_table() -> list[tuple[dataclasses.Field[Any], OptionInfo]]:
@@ -114,9 +63,10 @@ class UmapConfig:
     Parameters
     ----------
     n_neighbors : int
-        Neighbours of each point in the k-NN graph, the point itself not counted
-        (umap-learn counts it: its ``n_neighbors=16`` is our 15). Larger values keep more
-        global structure.
+        Size of each point's neighbourhood in the k-NN graph, **the point itself counted**,
+        as in umap-learn: ``n_neighbors=15`` builds the graph of ``umap.UMAP(n_neighbors=15)``
+        (the search finds 14 other points). At least 2. Larger values keep more global
+        structure. (pumap 0.1 did not count the point: its ``k`` is ``k + 1`` now.)
     n_components : int
         Dimension of the embedding.
     metric : str
@@ -211,11 +161,24 @@ class UmapConfig:
         restored afterwards; ``None`` (default) leaves torch's setting (one per core). On a
         machine other processes keep busy, one per free core is much faster (docs/benchmarks.md,
         "Busy machine"). Fits are bit-identical for the same thread count only.
+    target_metric, target_weight, target_n_neighbors
+        A supervised fit's ``y`` (``fit(X, y)``), as umap-learn reads it: ``"categorical"``
+        class labels (``-1`` unlabelled) or numeric targets under ``"euclidean"``/``"l2"``/
+        ``"cosine"``; how much ``y`` shapes the graph, in ``[0, 1]``; neighbours in ``y``'s
+        own graph (-1: ``n_neighbors``). See `pumap.supervised`.
+    local_connectivity, set_op_mix_ratio, repulsion_strength : float
+        umap-learn's: the neighbour each point is fully connected to; 1 for the fuzzy union
+        of the directed graph with its transpose, 0 for their intersection; the weight of
+        the negative pairs' term of the loss.
+    a, b : float or None
+        The curve ``1 / (1 + a d^(2b))`` set directly, both or neither; ``None``: fitted.
+    transform_seed : int or None
+        Seed of ``transform(X, refine=True)`` when the call gives none (``None``: the fit's).
     """
 
     n_neighbors: int = option(
-        15, "neighbours per point, the point itself not counted (umap-learn's n_neighbors "
-        "minus 1)", metavar="K",
+        15, "neighbourhood size, the point itself counted (as umap-learn's n_neighbors)",
+        metavar="K",
     )
     n_components: int = option(2, "embedding dimension", metavar="D")
     metric: str = option(
@@ -274,11 +237,43 @@ class UmapConfig:
         None, "torch CPU threads for the fit and transforms; on a busy machine, one per free "
         "core", metavar="N", default_text="torch's, one per core",
     )
+    target_metric: str = option(
+        "categorical", "how fit's y is compared: class labels, or a distance between numeric "
+        "targets", choices=TARGET_METRICS,
+    )
+    target_weight: float = option(
+        0.5, "weight of y against the data in a supervised fit, in [0, 1]", metavar="W"
+    )
+    target_n_neighbors: int = option(
+        -1, "neighbours of each numeric target in y's own graph (-1: n_neighbors)", metavar="K"
+    )
+    local_connectivity: float = option(
+        1.0, "neighbours each point is assumed fully connected to (umap-learn's)", metavar="C"
+    )
+    set_op_mix_ratio: float = option(
+        1.0, "1: fuzzy union of the directed graph with its transpose, 0: intersection",
+        metavar="R",
+    )
+    repulsion_strength: float = option(
+        1.0, "weight of the negative pairs' term of the loss", metavar="G"
+    )
+    a: float | None = option(
+        None, "curve parameter a (with --b); default: fitted from min_dist and spread",
+        metavar="A", none_word="none", default_text="from min_dist, spread",
+    )
+    b: float | None = option(
+        None, "curve parameter b (with --a)", metavar="B", none_word="none",
+        default_text="from min_dist, spread",
+    )
+    transform_seed: int | None = option(
+        None, "seed of refined transforms (default: the fit's seed)", metavar="N",
+        none_word="none", default_text="the fit's seed",
+    )
 
     def __post_init__(self) -> None:
         # Lists arrive from JSON and from users; keep the frozen config hashable.
         object.__setattr__(self, "hidden_layers", tuple(self.hidden_layers))
-        _check_int("n_neighbors", self.n_neighbors, 1)
+        _check_int("n_neighbors", self.n_neighbors, 2)
         _check_int("n_components", self.n_components, 1)
         check_metric_name(self.metric)
         if self.knn_method == "exact" and self.metric not in (*EXACT_METRICS, "precomputed"):
@@ -335,10 +330,32 @@ class UmapConfig:
         _check_bool("verbose", self.verbose)
         if self.threads is not None:
             _check_int("threads", self.threads, 1)
+        _check_choice("target_metric", self.target_metric, TARGET_METRICS)
+        _check_float("target_weight", self.target_weight)
+        if self.target_weight > 1.0:
+            raise ValueError(f"target_weight must be in [0, 1], got {self.target_weight}")
+        if self.target_n_neighbors != -1:
+            _check_int("target_n_neighbors", self.target_n_neighbors, 2)
+        _check_float("local_connectivity", self.local_connectivity)
+        _check_float("set_op_mix_ratio", self.set_op_mix_ratio)
+        if self.set_op_mix_ratio > 1.0:
+            raise ValueError(f"set_op_mix_ratio must be in [0, 1], got {self.set_op_mix_ratio}")
+        _check_float("repulsion_strength", self.repulsion_strength)
+        for name in ("a", "b"):
+            if getattr(self, name) is not None:
+                _check_float(name, getattr(self, name), strictly_positive=True)
+        if (self.a is None) != (self.b is None):
+            raise ValueError(
+                f"a and b set the curve together: pass both or neither, got a={self.a}, "
+                f"b={self.b} (umap-learn ignores one alone)"
+            )
+        if self.transform_seed is not None:
+            _check_int("transform_seed", self.transform_seed, 0)
 
     def replace(self, **changes: Any) -> UmapConfig:
-        """Return a copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """Return a copy with some fields changed (validated again); umap-learn's names
+        are taken as `UmapConfig` takes them."""
+        return dataclasses.replace(self, **_umap_learn_names(changes))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dictionary of every field."""
@@ -359,29 +376,22 @@ class UmapConfig:
         return cls(**d)
 
 
-def _check_int(name: str, value: Any, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+_FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(UmapConfig))
+_dataclass_init = UmapConfig.__init__
 
 
-def _check_float(name: str, value: Any, strictly_positive: bool = False) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if strictly_positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    if not strictly_positive and value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
+def _umap_learn_names(options: dict[str, Any]) -> dict[str, Any]:
+    """Options with umap-learn's names translated (`pumap.compat`), refused with a hint."""
+    if _FIELD_NAMES.issuperset(options):
+        return options
+    from .compat import translate
+
+    return translate(options, set(_FIELD_NAMES))
 
 
-def _check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+@functools.wraps(_dataclass_init)
+def _init(self: UmapConfig, *args: Any, **options: Any) -> None:
+    _dataclass_init(self, *args, **_umap_learn_names(options))
 
 
-def _check_bool(name: str, value: Any) -> None:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name} must be True or False, got {value!r}")
+UmapConfig.__init__ = _init  # type: ignore[method-assign]  # umap-learn's names, translated

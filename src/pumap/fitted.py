@@ -159,15 +159,15 @@ class FittedUmap:
             Rows per forward pass.
         refine : bool
             Start from the encoder's output and optimise each new point against the fixed
-            training embedding, towards its ``n_neighbors + 1`` nearest training points, as
+            training embedding, towards its ``n_neighbors`` nearest training points, as
             umap-learn's ``transform`` does (`pumap.refine`). Better placement, slower, and
             needs the training index kept by ``keep_training_data=True``.
         refine_epochs : int, optional
             Epochs of the refinement; by default umap-learn's choice: 100 for up to 10,000
             rows in the call, 30 for more (`pumap.refine.default_refine_epochs`).
         seed : int, optional
-            Seed of the refinement's negative samples; the fit's seed by default, so that
-            the same call gives the same result.
+            Seed of the refinement's negative samples; by default ``config.transform_seed``,
+            else the fit's seed, so that the same call gives the same result.
 
         Raises
         ------
@@ -287,6 +287,8 @@ class FittedUmap:
             epochs = default_refine_epochs(x.shape[0])
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"refine_epochs must be a positive integer, got {epochs!r}")
+        if seed is None:
+            seed = self.config.transform_seed
         if seed is None:
             seed = self.config.seed if self.config.seed is not None else 0
         if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:

@@ -152,10 +152,14 @@ def membership_strengths(
     return torch.where(one, torch.ones_like(w), w)
 
 
-def fuzzy_union(indices: torch.Tensor, weights: torch.Tensor) -> FuzzyGraph:
-    """Symmetrise directed memberships: ``w = a + b - a b`` for an edge seen both ways.
+def fuzzy_union(
+    indices: torch.Tensor, weights: torch.Tensor, set_op_mix_ratio: float = 1.0
+) -> FuzzyGraph:
+    """Symmetrise directed memberships ``a`` (i to j) and ``b`` (j to i, 0 if not seen).
 
-    Computed as ``1 - prod(1 - w)`` over the (one or two) directed entries of each pair.
+    ``set_op_mix_ratio`` mixes their fuzzy union ``a + b - a b`` (1, the default) with their
+    fuzzy intersection ``a b`` (0), as umap-learn's does. The union is computed as
+    ``1 - prod(1 - w)`` over the (one or two) directed entries of each pair.
     """
     n, k = indices.shape
     device = indices.device
@@ -170,13 +174,23 @@ def fuzzy_union(indices: torch.Tensor, weights: torch.Tensor) -> FuzzyGraph:
     complement = torch.ones(keys.shape[0], dtype=w.dtype, device=device)
     complement = complement.scatter_reduce(0, inverse, 1.0 - w, reduce="prod")
     union = 1.0 - complement
+    if set_op_mix_ratio != 1.0:
+        seen = torch.zeros_like(complement).scatter_add(0, inverse, torch.ones_like(w))
+        product = torch.ones_like(complement).scatter_reduce(0, inverse, w, reduce="prod")
+        product = torch.where(seen == 2, product, torch.zeros_like(product))
+        union = set_op_mix_ratio * union + (1.0 - set_op_mix_ratio) * product
     nonzero = union > 0
     keys, union = keys[nonzero], union[nonzero]
     return FuzzyGraph(keys // n, keys % n, union.to(torch.float32), n)
 
 
-def fuzzy_simplicial_set(knn: KnnGraph, local_connectivity: float = 1.0) -> FuzzyGraph:
-    """UMAP's fuzzy graph from a k-NN graph (self excluded), on the k-NN graph's device."""
+def fuzzy_simplicial_set(
+    knn: KnnGraph, local_connectivity: float = 1.0, set_op_mix_ratio: float = 1.0
+) -> FuzzyGraph:
+    """UMAP's fuzzy graph from a k-NN graph (self excluded), on the k-NN graph's device.
+
+    ``local_connectivity`` and ``set_op_mix_ratio`` mean what they do in umap-learn.
+    """
     sigma, rho = smooth_knn_dist(knn.distances, local_connectivity=local_connectivity)
     weights = membership_strengths(knn.distances, sigma, rho)
-    return fuzzy_union(knn.indices, weights)
+    return fuzzy_union(knn.indices, weights, set_op_mix_ratio)

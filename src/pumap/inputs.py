@@ -23,6 +23,7 @@ from .knn.nndescent import nndescent_search
 from .knn.precomputed import distance_matrix_knn, precomputed_knn_graph
 from .knn.sparse import SPARSE_METRICS, sparse_knn
 from .metric_names import EXACT_METRICS, PRECOMPUTED
+from .neighbours import knn_k
 from .preprocess import Standardizer, as_float32_matrix, check_enough_points, check_not_constant
 from .sparse import (
     SparseRows,
@@ -37,12 +38,6 @@ from .warmstart import PCA_INIT_MAX_COORD
 Input = Any  # a float32 torch.Tensor, or a float32 scipy CSR matrix
 
 
-def knn_k(cfg: UmapConfig) -> int:
-    """Neighbours besides the point itself that the fit's k-NN graph holds: the one place
-    that turns ``n_neighbors`` into that count (pumap counts the point out today)."""
-    return cfg.n_neighbors
-
-
 def validate_input(data: Any, cfg: UmapConfig) -> Input:
     """The one check of a fit's input: a finite float32 matrix (a tensor, or CSR for
     scipy.sparse input), enough rows, not all alike (dense); square for precomputed."""
@@ -55,7 +50,7 @@ def validate_input(data: Any, cfg: UmapConfig) -> Input:
             )
     else:
         x = as_float32_matrix(data, "X")
-    check_enough_points(x.shape[0], knn_k(cfg))
+    check_enough_points(x.shape[0], cfg.n_neighbors)  # it counts the point itself
     if cfg.metric == PRECOMPUTED:
         if x.shape[0] != x.shape[1]:
             raise ValueError(

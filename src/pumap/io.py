@@ -39,6 +39,7 @@ from .formats import (
     write_safetensors,
 )
 from .model_file import (
+    COUNTS_SELF_KEY,
     FORMAT_VERSION,
     KEY_KINDS,
     WEIGHTS_FORMAT,
@@ -239,7 +240,7 @@ def read_model(
     n_features, n_components = meta["pumap.n_features"], meta["pumap.n_components"]
 
     try:
-        config = UmapConfig.from_dict(meta["pumap.config"])
+        config = UmapConfig.from_dict(_current_config(meta))
     except (ValueError, TypeError) as err:
         raise ModelFormatError(
             path, f"metadata pumap.config is not a valid UmapConfig: {err}"
@@ -363,3 +364,10 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         return metadata, file.tensors(ALL_DTYPES)
 
 
+def _current_config(meta: dict[str, Any]) -> dict[str, Any]:
+    """The stored config with today's ``n_neighbors``: files without `COUNTS_SELF_KEY` were
+    written when it did not count the point itself (pumap 0.1), so theirs is one less."""
+    config = dict(meta["pumap.config"])
+    if not meta.get(COUNTS_SELF_KEY, False) and isinstance(config.get("n_neighbors"), int):
+        config["n_neighbors"] += 1
+    return config

@@ -34,13 +34,15 @@ def umap_loss(
     neg_tail: torch.Tensor,
     a: float,
     b: float,
+    repulsion_strength: float = 1.0,
 ) -> torch.Tensor:
     """Fuzzy cross-entropy of a batch of positive edges and negative pairs.
 
     With ``q(d) = 1 / (1 + a d^(2b))``, an edge costs ``-log q`` (attraction) and a negative
     pair ``-log(1 - q)`` (repulsion). Writing ``t = log a + b log d^2``, these are
     ``softplus(t)`` and ``softplus(-t)``: stable for every distance. The sum is divided by
-    the number of positive edges.
+    the number of positive edges. ``repulsion_strength`` weighs the negative pairs' term
+    (umap-learn's ``repulsion_strength``).
 
     Parameters
     ----------
@@ -52,4 +54,7 @@ def umap_loss(
     log_a = float(np.log(a))
     t_pos = log_a + b * torch.log(((head - tail) ** 2).sum(dim=1) + _MIN_SQ_DIST)
     t_neg = log_a + b * torch.log(((neg_head - neg_tail) ** 2).sum(dim=1) + _MIN_SQ_DIST)
-    return (F.softplus(t_pos).sum() + F.softplus(-t_neg).sum()) / head.shape[0]
+    repulsion = F.softplus(-t_neg).sum()
+    if repulsion_strength != 1.0:
+        repulsion = repulsion_strength * repulsion
+    return (F.softplus(t_pos).sum() + repulsion) / head.shape[0]

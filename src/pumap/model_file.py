@@ -56,7 +56,11 @@ OPTIONAL_MODEL_KEYS: dict[str, str] = {
     "pumap.knn": "json",
     "pumap.world_size": "uint",
     "pumap.decoder": "json",
+    "pumap.n_neighbors_counts_self": "bool",
 }
+# Written (true) by every model file since pumap's n_neighbors counts the point itself, as
+# umap-learn's does; a file without it stores pumap 0.1's n_neighbors, one less.
+COUNTS_SELF_KEY = "pumap.n_neighbors_counts_self"
 KEY_KINDS = {**MODEL_KEYS, **OPTIONAL_MODEL_KEYS}
 
 
@@ -118,6 +122,7 @@ def model_payload(
         "pumap.has_embedding": bool(include_embedding),
         "pumap.losses": [float(v) if math.isfinite(v) else None for v in fitted.losses],
         "pumap.world_size": int(fitted.world_size),  # older readers ignore it
+        COUNTS_SELF_KEY: True,
     }
     if fitted.decoder is not None:
         metadata["pumap.decoder"] = module_spec(fitted.decoder)
@@ -224,6 +229,10 @@ def check_model_metadata(path: Path, metadata: dict[str, Any]) -> dict[str, Any]
     world_size = metadata.get("pumap.world_size", 1)
     if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
         raise ModelFormatError(path, f"metadata pumap.world_size must be >= 1, got {world_size!r}")
+    if not isinstance(metadata.get(COUNTS_SELF_KEY, False), bool):
+        raise ModelFormatError(
+            path, f"metadata {COUNTS_SELF_KEY} has an invalid value: {metadata[COUNTS_SELF_KEY]!r}"
+        )
     if not all(v is None or isinstance(v, (int, float)) for v in metadata["pumap.losses"]):
         raise ModelFormatError(path, "metadata pumap.losses must be a list of numbers")
     return metadata

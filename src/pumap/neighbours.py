@@ -23,6 +23,12 @@ KNN_SAFE_EXPONENT = 40
 KNN_RECALL_QUERIES = 500
 
 
+def knn_k(cfg: UmapConfig) -> int:
+    """Neighbours besides the point itself that the fit's k-NN graph holds: the one place
+    that turns ``n_neighbors`` (which counts the point itself, as umap-learn's) into it."""
+    return cfg.n_neighbors - 1
+
+
 def knn_stage(
     x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device
 ) -> tuple[KnnGraph, dict[str, Any]]:
@@ -34,7 +40,7 @@ def knn_stage(
         data = data.to(device)
     knn = build_knn(
         data,
-        cfg.n_neighbors,
+        knn_k(cfg),
         cfg.metric,
         method,
         seed=seed,

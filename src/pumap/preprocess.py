@@ -176,17 +176,18 @@ def _is_pandas_frame(data: Any) -> bool:
 
 
 def check_enough_points(n_samples: int, n_neighbors: int) -> None:
-    """A k-NN graph of ``n_neighbors`` other points needs at least ``n_neighbors + 1`` points."""
+    """Neighbourhoods of ``n_neighbors`` points (each point counted) need that many points."""
     if n_samples < 2:  # no value of n_neighbors helps: every point needs another point
         raise ValueError(
             f"X has {n_samples} row{'s' if n_samples != 1 else ''}; a k-NN graph needs at least "
             "2 rows (each point's neighbours are other points)"
         )
-    if n_samples < n_neighbors + 1:
-        change = "n_neighbors=1" if n_samples == 2 else f"n_neighbors <= {n_samples - 1}"
+    if n_samples < n_neighbors:
+        change = "n_neighbors=2" if n_samples == 2 else f"n_neighbors <= {n_samples}"
         raise ValueError(
-            f"X has {n_samples} rows but n_neighbors={n_neighbors} needs at least "
-            f"{n_neighbors + 1}; pass {change} or at least {n_neighbors + 1} rows"
+            f"X has {n_samples} rows but n_neighbors={n_neighbors} (the point itself "
+            f"counted) needs at least {n_neighbors}; pass {change} or at least "
+            f"{n_neighbors} rows"
         )
 
 

@@ -4,7 +4,7 @@ The encoder's output is a fast first guess; refining optimises each new point al
 training embedding does not move) under UMAP's objective towards the training points it is
 near in the input space, as umap-learn's ``transform`` does:
 
-1. the ``n_neighbors + 1`` nearest training points of each new point, searched in a
+1. the ``n_neighbors`` nearest training points of each new point, searched in a
    `TrainingIndex` (a PCA sketch of the training data, or the data itself);
 2. their fuzzy memberships, with umap-learn's transform conventions (`transform_memberships`);
 3. a few epochs of UMAP's layout updates of the new points only (`refine_layout`).
@@ -225,7 +225,7 @@ def nearest_rows(queries: torch.Tensor, points: torch.Tensor, k: int) -> KnnGrap
 def transform_memberships(distances: torch.Tensor) -> torch.Tensor:
     """Fuzzy memberships of new points to their nearest training points, as umap-learn's.
 
-    ``distances`` is ``(m, K)``, ascending, to ``K = n_neighbors + 1`` training points (a new
+    ``distances`` is ``(m, K)``, ascending, to ``K = n_neighbors`` training points (a new
     point is not among them). As umap-learn's ``transform`` does, ``rho`` is 0 (its local
     connectivity less one), the bandwidth ``sigma`` solves the fit's equation over the ``K - 1``
     farther neighbours (umap-learn skips the first column, the fit's "self"), and every one of
@@ -360,7 +360,7 @@ def refine(
 
     Works through `REFINE_CHUNK` rows at a time, so memory does not grow with ``len(x)``.
     """
-    k = min(n_neighbors + 1, index.n_samples)
+    k = min(n_neighbors, index.n_samples)  # a new point is not in the index: k training points
     out = torch.empty_like(init, dtype=torch.float32)
     for start in range(0, x.shape[0], REFINE_CHUNK):
         stop = min(start + REFINE_CHUNK, x.shape[0])

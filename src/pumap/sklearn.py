@@ -9,9 +9,7 @@ when ``pumap.ParametricUMAP`` is first used.
 from __future__ import annotations
 
 import copy
-import numbers
-import warnings
-from collections.abc import Iterable
+import inspect
 from typing import Any
 
 import numpy as np
@@ -40,19 +38,33 @@ except ImportError:  # pragma: no cover - older scikit-learn
     _VALUES_CHECKED_BY_PUMAP = {"force_all_finite": False}
 
 
-from .config import UmapConfig, option_table
+from .compat import refuse_unknown
+from .config import UmapConfig
+from .estimator_config import _plain, _to_numpy, estimator_config
 from .fitted import FittedUmap
 from .umap import Umap
 
 __all__ = ["UMAP_LEARN_N_NEIGHBORS", "ParametricUMAP"]
 
 _DEFAULTS = UmapConfig()
-#: Default ``n_neighbors`` of `ParametricUMAP`, in umap-learn's meaning (the point itself
-#: counted): the same default as ``umap.UMAP``, i.e. pumap's ``n_neighbors=14``.
+#: Default ``n_neighbors`` of `ParametricUMAP`: umap-learn's (and `UmapConfig`'s), the point
+#: itself counted.
 UMAP_LEARN_N_NEIGHBORS = 15
 
 
-class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class _RefusesUmapLearnNames:
+    """Refuses, by name and with a hint, umap-learn's parameters that the estimator lacks
+    (`pumap.compat`), before ``__init__`` runs; ``__init__`` keeps scikit-learn's form."""
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        own = inspect.signature(cls.__init__).parameters
+        refuse_unknown({k: v for k, v in kwargs.items() if k not in own}, cls.__name__)
+        return super().__new__(cls)
+
+
+class ParametricUMAP(
+    _RefusesUmapLearnNames, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Parametric UMAP as a scikit-learn transformer.
 
     Trains pumap's encoder network on ``X`` in `fit`; `transform` embeds new rows with one
@@ -61,8 +73,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     Parameters
     ----------
     n_neighbors : int, default=15
-        Size of each point's neighbourhood **counting the point itself, as umap-learn does**:
-        ``n_neighbors=15`` here is ``UmapConfig(n_neighbors=14)``. Must be at least 2. If the
+        Size of each point's neighbourhood **counting the point itself, as umap-learn does**
+        (and `UmapConfig`, since pumap 0.1.x). Must be at least 2. If the
         data has no more rows than this, it is lowered to ``n_samples`` with a warning, as in
         umap-learn.
     n_components : int
@@ -119,6 +131,23 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     threads : int or None
         Torch CPU threads for `fit` and `transform`, restored afterwards; ``None`` leaves
         torch's setting (pumap only; see `pumap.UmapConfig`).
+    target_metric : {"categorical", "euclidean", "l2", "cosine"}, default="categorical"
+        How `fit`'s ``y`` is read: class labels, or numeric targets under that distance.
+    target_weight : float, default=0.5
+        In ``[0, 1]``: how much ``y`` shapes the embedding, as in umap-learn.
+    target_n_neighbors : int, default=-1
+        Neighbours in the graph of numeric targets; -1 uses ``n_neighbors``.
+    local_connectivity, set_op_mix_ratio, repulsion_strength : float, default=1.0
+        As in umap-learn (`pumap.UmapConfig`).
+    a, b : float or None, default=None
+        The embedding's curve parameters, both or neither; by default fitted from
+        ``min_dist`` and ``spread``.
+    transform_seed : int or None, default=None
+        Seed of refined transforms; ``None`` uses the fit's seed.
+
+    umap-learn's other parameter names are refused with a `TypeError` that says what to do:
+    ``n_jobs`` and ``init`` name ``threads`` and ``pca_init``, features pumap lacks
+    (``densmap``, ``low_memory``, ...) say so (`pumap.compat`, docs/from-umap-learn.md).
     encoder : torch.nn.Module or None, default=None
         Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
         trains a deep copy of it, so the module you pass is never modified and refits start
@@ -148,7 +177,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
     feature_names_in_ : numpy.ndarray of str
         Column names, when `fit` was given a DataFrame with string column names.
     config_ : pumap.UmapConfig
-        The pumap options the model was fitted with (``n_neighbors`` in pumap's meaning).
+        The pumap options the model was fitted with.
     graph_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
         The fuzzy graph of the training data, as umap-learn's ``graph_``.
 
@@ -193,6 +222,15 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         decoder: Any = _DEFAULTS.decoder,
         reconstruction_weight: float = _DEFAULTS.reconstruction_weight,
         decoder_epochs: int | None = _DEFAULTS.decoder_epochs,
+        target_metric: str = _DEFAULTS.target_metric,
+        target_weight: float = _DEFAULTS.target_weight,
+        target_n_neighbors: int = _DEFAULTS.target_n_neighbors,
+        local_connectivity: float = _DEFAULTS.local_connectivity,
+        set_op_mix_ratio: float = _DEFAULTS.set_op_mix_ratio,
+        repulsion_strength: float = _DEFAULTS.repulsion_strength,
+        a: float | None = _DEFAULTS.a,
+        b: float | None = _DEFAULTS.b,
+        transform_seed: int | None = _DEFAULTS.transform_seed,
     ) -> None:
         self.n_neighbors = n_neighbors
         self.n_components = n_components
@@ -223,6 +261,15 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         self.decoder = decoder
         self.reconstruction_weight = reconstruction_weight
         self.decoder_epochs = decoder_epochs
+        self.target_metric = target_metric
+        self.target_weight = target_weight
+        self.target_n_neighbors = target_n_neighbors
+        self.local_connectivity = local_connectivity
+        self.set_op_mix_ratio = set_op_mix_ratio
+        self.repulsion_strength = repulsion_strength
+        self.a = a
+        self.b = b
+        self.transform_seed = transform_seed
 
     # ------------------------------------------------------------------ fitting
 
@@ -233,8 +280,12 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ----------
         X : array-like or scipy.sparse matrix of shape (n_samples, n_features)
             Numeric data (NumPy array, DataFrame, nested lists, sparse matrix).
-        y : None
-            Ignored; present for pipeline compatibility.
+        y : array-like of shape (n_samples,) or (n_samples, d), optional
+            Targets of a supervised fit, as in umap-learn: class labels (integers, ``-1``
+            for unlabelled points, or strings) with ``target_metric="categorical"``, numeric
+            values with another ``target_metric``; weighted by ``target_weight``. Inside a
+            `~sklearn.pipeline.Pipeline` fitted with ``y``, the embedding is supervised, as
+            umap-learn's is.
 
         Returns
         -------
@@ -250,7 +301,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         decoder = self.decoder if isinstance(self.decoder, nn.Module) else None
         fitted = Umap(
             config, encoder=encoder, precomputed_knn=self.precomputed_knn, decoder=decoder
-        ).fit(x)
+        ).fit(x, y)
         self.fitted_: FittedUmap = fitted
         self.config_: UmapConfig = config
         self.embedding_: np.ndarray = _to_numpy(fitted.embedding)
@@ -264,9 +315,8 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
         ----------
         X : array-like of shape (n_samples, n_features)
             As for `fit`.
-        y : None
-            Ignored; present for pipeline compatibility. `fit` takes no other argument, so
-            neither does this method.
+        y : array-like, optional
+            Targets of a supervised fit, as for `fit`.
 
         Returns
         -------
@@ -333,41 +383,7 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _build_config(self, n_samples: int) -> UmapConfig:
         """Translate the parameters into a validated `UmapConfig` (umap-learn -> pumap)."""
-        k = self.n_neighbors
-        if isinstance(k, bool) or not isinstance(k, numbers.Integral):
-            raise ValueError(f"n_neighbors must be an integer, got {k!r}")
-        if k < 2:
-            raise ValueError(
-                f"n_neighbors must be >= 2 (it counts the point itself, as in umap-learn), got {k}"
-            )
-        k = int(k)
-        if k > n_samples:
-            warnings.warn(
-                f"n_neighbors={k} is larger than the data set ({n_samples} samples); "
-                f"using n_neighbors={n_samples}",
-                UserWarning,
-                stacklevel=3,
-            )
-            k = n_samples
-        hidden = self.hidden_layers
-        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Iterable):
-            raise ValueError(
-                f"hidden_layers must be a sequence of ints, e.g. (256, 256), got {hidden!r}"
-            )
-        # Every other option passes through under its name in the option table.
-        options = {
-            f.name: _plain(getattr(self, info.estimator_name))
-            for f, info in option_table()
-            if info.estimator_name is not None
-        }
-        options.update(
-            n_neighbors=k - 1,  # umap-learn counts the point itself, pumap does not
-            hidden_layers=tuple(_plain(w) for w in hidden),
-            seed=_seed_from(self.random_state),
-        )
-        if isinstance(self.decoder, nn.Module):  # the module goes to Umap, the flag here
-            options["decoder"] = True
-        return UmapConfig(**options)
+        return estimator_config(self, n_samples)
 
     @property
     def _n_features_out(self) -> int:
@@ -384,37 +400,3 @@ class ParametricUMAP(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEsti
 
     def _more_tags(self) -> dict[str, Any]:  # scikit-learn < 1.6
         return {"preserves_dtype": [np.float32], "allow_nan": False}
-
-
-def _to_numpy(array: Any) -> np.ndarray:
-    """``FittedUmap.embedding`` (always NumPy float32) as a float32 array."""
-    return np.asarray(array, dtype=np.float32)
-
-
-def _plain(value: Any) -> Any:
-    """NumPy scalars (from grids built with ``np.arange`` etc.) to Python numbers."""
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
-
-
-def _seed_from(random_state: Any) -> int | None:
-    """An int seed (or None) from scikit-learn's ``random_state`` conventions."""
-    if random_state is None:
-        return None
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**31 - 1))
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(0, 2**31 - 1))
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise ValueError(
-            "random_state must be None, a non-negative int, a numpy.random.RandomState or a "
-            f"numpy.random.Generator, got {random_state!r}"
-        )
-    if random_state < 0:
-        raise ValueError(f"random_state must be >= 0, got {random_state}")
-    return int(random_state)

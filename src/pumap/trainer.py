@@ -158,6 +158,7 @@ def train_umap(
     extra_terms: tuple[LossTerm, ...] = (),
     replica: Replica | None = None,
     optimizer_state: AdamCarry | None = None,
+    repulsion_strength: float = 1.0,
 ) -> list[float]:
     """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
 
@@ -189,6 +190,8 @@ def train_umap(
     optimizer_state : AdamCarry, optional
         Adam starts from a copy of its ``state`` if set (moments and step count go on) and
         ends by storing its final state there.
+    repulsion_strength : float
+        Weight of the negative pairs' term of the loss.
 
     Raises
     ------
@@ -212,7 +215,7 @@ def train_umap(
     model = encoder if replica is None else replica.wrap(encoder)
     step_loss = make_step_loss(
         model, x, a, b, batch_size, embed_all, mixed_precision, compile_step,
-        input_dropout=input_dropout, generator=generator,
+        input_dropout=input_dropout, generator=generator, repulsion_strength=repulsion_strength,
     )
     losses: list[float] = []
     step = 0
@@ -290,6 +293,7 @@ def make_step_loss(
     *,
     input_dropout: float = 0.0,
     generator: torch.Generator | None = None,
+    repulsion_strength: float = 1.0,
 ) -> StepLoss:
     """The loss of one step as a function of the sampled batch's index tensors.
 
@@ -334,6 +338,7 @@ def make_step_loss(
             _rows(emb, negative_tail),
             a,
             b,
+            repulsion_strength,
         )
 
     if input_dropout > 0.0:

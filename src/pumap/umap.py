@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import logging
 import os
-import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -21,10 +17,12 @@ from .decoder import decoder_argument, decoder_stage, joint_terms, make_decoder
 from .device import torch_threads
 from .distributed import Replica, join_fit, launched
 from .encoder import build_encoder
+from .fit_stages import _check_checkpoint_args, _lap, _Progress, _Stages  # noqa: F401
 from .fitted import TRANSFORM_BATCH, FittedUmap
 from .graph import FuzzyGraph, fuzzy_simplicial_set
 from .inputs import fit_knn, keeps_index, sparse_start, validate_input
 from .knn import KnnGraph
+from .knn.precomputed import given_knn
 from .landmarks import sample_rows
 from .loss import find_ab_params
 from .neighbours import knn_stage as _knn
@@ -32,6 +30,7 @@ from .optimizer_state import AdamCarry
 from .preprocess import Standardizer
 from .refine import TrainingIndex
 from .sparse import is_sparse
+from .supervised import Target, check_target, supervise
 from .trainer import (
     Callback,
     TrainingDiverged,
@@ -91,13 +90,14 @@ class Umap:
         if encoder is not None and not isinstance(encoder, nn.Module):
             raise TypeError(f"encoder must be a torch.nn.Module, got {type(encoder).__name__}")
         self.encoder = encoder
-        self.precomputed_knn = precomputed_knn
+        self.precomputed_knn = given_knn(precomputed_knn)
 
     def fit(
         self,
         data: Any,
-        callback: Callback | None = None,
+        y: Any = None,
         *,
+        callback: Callback | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
         checkpoint_every: int | None = None,
         resume_from: str | os.PathLike[str] | None = None,
@@ -108,9 +108,14 @@ class Umap:
         ----------
         data : array-like, torch.Tensor or scipy.sparse matrix, shape (n_samples, n_features)
             Real numbers (integers and float64 are converted to float32 once), finite, at
-            least ``n_neighbors + 1`` rows and not all identical. Sparse input is never
+            least ``n_neighbors`` rows and not all identical. Sparse input is never
             densified whole (see docs/getting-started.md). With ``metric="precomputed"``,
             the ``(n, n)`` distances between the points (dense or sparse).
+        y : array-like, shape (n_samples,) or (n_samples, d), optional
+            Targets of a supervised fit, as in umap-learn: class labels (integers, ``-1`` for
+            an unlabelled point, or strings) with ``target_metric="categorical"``, numeric
+            values with another ``target_metric``; ``target_weight`` says how much they
+            shape the fuzzy graph (`pumap.supervised`). Everything after ``y`` is keyword-only.
         callback : callable, optional
             Called with an `EpochProgress` after every epoch; it may raise
             `KeyboardInterrupt` to stop the fit as Ctrl-C does.
@@ -148,7 +153,7 @@ class Umap:
         progress = _Progress()
         try:
             with torch_threads(self.config.threads):
-                return self._fit(data, callback, checkpoint_path, every, resume_from, progress)
+                return self._fit(data, y, callback, checkpoint_path, every, resume_from, progress)
         except TrainingInterrupted:
             raise  # training has said where it stopped
         except KeyboardInterrupt as interrupt:
@@ -173,6 +178,7 @@ class Umap:
     def _fit(
         self,
         data: Any,
+        y: Any,
         callback: Callback | None,
         checkpoint_path: str | os.PathLike[str] | None,
         every: int,
@@ -182,6 +188,7 @@ class Umap:
         """The stages of a fit, in order; each stage trusts the tensors the one before made."""
         cfg = self.config
         x = _validate(data, cfg)
+        target = check_target(y, x.shape[0], cfg.target_metric) if y is not None else None
         if is_sparse(x) and (checkpoint_path is not None or resume_from is not None):
             raise ValueError("checkpoint_path and resume_from do not take sparse X yet")
         if is_sparse(x) and launched():
@@ -189,7 +196,8 @@ class Umap:
         # replica: None unless data-parallel (pumap.distributed); then cfg has rank 0's seed
         replica, device, cfg = join_fit(cfg, x, resume_from)
         plan = plan_checkpoints(
-            cfg, x, checkpoint_path=checkpoint_path, every=every, resume_from=resume_from
+            cfg, x, checkpoint_path=checkpoint_path, every=every, resume_from=resume_from,
+            target=target.fingerprint() if target is not None else None,
         )
         if replica is not None:  # each rank resumes its own generator
             plan.resumed = replica.local_checkpoint(plan.resumed, plan.resume_from)
@@ -202,7 +210,7 @@ class Umap:
                 else (None, None)
             )
         with stages.run("graph", "the fuzzy graph's construction"):
-            graph, a, b = _graph(knn, cfg, replica)
+            graph, a, b = _graph(knn, cfg, target, device, replica)
         del knn
         n_epochs = progress.n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
         with stages.run("init", "the encoder's initialisation"):
@@ -244,31 +252,6 @@ class Umap:
         return f"Umap({self.config!r})"
 
 
-class _Progress:
-    """Which stage a fit is in, for the message of an interrupt outside training."""
-
-    def __init__(self) -> None:
-        self.stage = "the input checks"
-        self.epochs = 0  # epochs finished, once training is over
-        self.n_epochs: int | None = None  # the epochs to run, once chosen
-
-
-class _Stages:
-    """Runs the stages of a fit: names each for `_Progress` and times it (`FittedUmap.timings`)."""
-
-    def __init__(self, progress: _Progress, device: torch.device) -> None:
-        self.progress = progress
-        self.device = device
-        self.timings: dict[str, float] = {}
-
-    @contextlib.contextmanager
-    def run(self, name: str, description: str) -> Iterator[None]:
-        self.progress.stage = description
-        clock = time.perf_counter()
-        yield
-        self.timings[name] = _lap(clock, self.device)
-
-
 class _Start(NamedTuple):
     """What the initialisation stage hands to training."""
 
@@ -284,12 +267,20 @@ def _validate(data: Any, cfg: UmapConfig) -> Any:
 
 
 def _graph(
-    knn: KnnGraph | None, cfg: UmapConfig, replica: Replica | None = None
+    knn: KnnGraph | None,
+    cfg: UmapConfig,
+    target: Target | None,
+    device: torch.device,
+    replica: Replica | None = None,
 ) -> tuple[FuzzyGraph, float, float]:
-    """The fuzzy graph, and the ``a``, ``b`` of the embedding's membership curve (in a
-    data-parallel fit, rank 0's, which alone has ``knn``)."""
-    a, b = find_ab_params(cfg.spread, cfg.min_dist)
-    graph = fuzzy_simplicial_set(knn) if knn is not None else None
+    """The fuzzy graph (intersected with ``y``'s, if given), and the ``a``, ``b`` of the
+    embedding's membership curve (in a data-parallel fit, rank 0's, which alone has
+    ``knn``)."""
+    a, b = (cfg.a, cfg.b) if cfg.a is not None else find_ab_params(cfg.spread, cfg.min_dist)
+    graph = None
+    if knn is not None:
+        graph = fuzzy_simplicial_set(knn, cfg.local_connectivity, cfg.set_op_mix_ratio)
+        graph = supervise(graph, target, cfg, device) if target else graph
     return replica.broadcast_graph(graph, a, b) if replica is not None else (graph, a, b)
 
 
@@ -358,6 +349,7 @@ def _train(
         replica=replica,
         optimizer_state=adam,
         extra_terms=joint_terms(cfg, start.encoder, decoder, start.inputs, start.generator),
+        repulsion_strength=cfg.repulsion_strength,
     )
 
 
@@ -385,36 +377,3 @@ def _index(
         cfg.refine_sketch_dims,
         torch.Generator().manual_seed(seed),
     ).to(device)
-
-
-def _check_checkpoint_args(
-    checkpoint_path: str | os.PathLike[str] | None, checkpoint_every: int | None
-) -> int:
-    """Validate the checkpoint arguments of `Umap.fit`; return the interval in epochs."""
-    if checkpoint_every is not None:
-        if isinstance(checkpoint_every, bool) or not isinstance(checkpoint_every, int):
-            raise ValueError(f"checkpoint_every must be an integer, got {checkpoint_every!r}")
-        if checkpoint_every < 1:
-            raise ValueError(f"checkpoint_every must be >= 1, got {checkpoint_every}")
-        if checkpoint_path is None:
-            raise ValueError("checkpoint_every is set but checkpoint_path is not; pass both")
-    if checkpoint_path is not None:
-        if not isinstance(checkpoint_path, (str, os.PathLike)):
-            raise ValueError(f"checkpoint_path must be a path, got {checkpoint_path!r}")
-        path = Path(checkpoint_path)
-        if path.is_dir():
-            raise ValueError(f"checkpoint_path {str(path)!r} is a directory; name a file in it")
-        if not path.parent.is_dir():
-            raise ValueError(
-                f"checkpoint_path {str(path)!r}: the folder {str(path.parent)!r} does not exist"
-            )
-    return checkpoint_every or 1
-
-
-def _lap(start: float, device: torch.device) -> float:
-    """Seconds since ``start``, read once the device's queued work is done (CUDA, MPS)."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-    return time.perf_counter() - start

@@ -15,6 +15,13 @@ from .metrics import smallest_sorted
 _BLOCK_BYTES = 64 * 2**20
 
 
+def given_knn(knn: Any) -> Any:
+    """``precomputed_knn`` as given, or None for umap-learn's default ``(None, None, None)``."""
+    if isinstance(knn, (tuple, list)) and all(part is None for part in knn):
+        return None
+    return knn
+
+
 def precomputed_knn_graph(knn: Any, n: int, k: int) -> KnnGraph:
     """`KnnGraph` of ``k`` neighbours from umap-learn's ``precomputed_knn`` layout.
 

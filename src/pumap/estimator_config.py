@@ -1,0 +1,89 @@
+"""`ParametricUMAP`'s parameters as a `UmapConfig`: the translation the estimator's `fit`
+runs, kept apart from the scikit-learn class (no scikit-learn import here)."""
+
+from __future__ import annotations
+
+import numbers
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from .config import UmapConfig, option_table
+
+
+def estimator_config(estimator: Any, n_samples: int) -> UmapConfig:
+    """A validated `UmapConfig` from a `pumap.ParametricUMAP`'s parameters for ``n_samples``
+    rows: ``n_neighbors`` checked (and capped at ``n_samples`` with a warning),
+    ``random_state`` made a seed, every other option passed under its name."""
+    k = estimator.n_neighbors
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral):
+        raise ValueError(f"n_neighbors must be an integer, got {k!r}")
+    if k < 2:
+        raise ValueError(
+            f"n_neighbors must be >= 2 (it counts the point itself, as in umap-learn), got {k}"
+        )
+    k = int(k)
+    if k > n_samples:
+        warnings.warn(
+            f"n_neighbors={k} is larger than the data set ({n_samples} samples); "
+            f"using n_neighbors={n_samples}",
+            UserWarning,
+            stacklevel=4,
+        )
+        k = n_samples
+    hidden = estimator.hidden_layers
+    if isinstance(hidden, (str, bytes)) or not isinstance(hidden, Iterable):
+        raise ValueError(
+            f"hidden_layers must be a sequence of ints, e.g. (256, 256), got {hidden!r}"
+        )
+    # Every other option passes through under its name in the option table.
+    options = {
+        f.name: _plain(getattr(estimator, info.estimator_name))
+        for f, info in option_table()
+        if info.estimator_name is not None
+    }
+    options.update(
+        n_neighbors=k,  # both count the point itself
+        hidden_layers=tuple(_plain(w) for w in hidden),
+        seed=_seed_from(estimator.random_state),
+    )
+    if isinstance(estimator.decoder, nn.Module):  # the module goes to Umap, the flag here
+        options["decoder"] = True
+    return UmapConfig(**options)
+
+
+def _to_numpy(array: Any) -> np.ndarray:
+    """``FittedUmap.embedding`` (always NumPy float32) as a float32 array."""
+    return np.asarray(array, dtype=np.float32)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars (from grids built with ``np.arange`` etc.) to Python numbers."""
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def _seed_from(random_state: Any) -> int | None:
+    """An int seed (or None) from scikit-learn's ``random_state`` conventions."""
+    if random_state is None:
+        return None
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
+        raise ValueError(
+            "random_state must be None, a non-negative int, a numpy.random.RandomState or a "
+            f"numpy.random.Generator, got {random_state!r}"
+        )
+    if random_state < 0:
+        raise ValueError(f"random_state must be >= 0, got {random_state}")
+    return int(random_state)
