@@ -4,12 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+#: Largest seed pumap takes: torch's generators take 64 bits, and pumap derives ``seed + 1``.
+SEED_MAX = 2**63 - 1
 
-def check_int(name: str, value: Any, minimum: int) -> None:
+
+def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"{name} must be an integer, got {value!r}")
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
 
 
 def check_float(name: str, value: Any, strictly_positive: bool = False) -> None:

@@ -343,7 +343,9 @@ def plan_checkpoints(
     elif config.seed is not None:
         seed = config.seed
     else:
-        seed = int(np.random.SeedSequence().entropy % 2**63)
+        # 32 bits: what numpy's RandomState (and so pynndescent, scikit-learn) takes, and what
+        # a person can read back from `pumap info`.
+        seed = int(np.random.SeedSequence().entropy % 2**32)
     run_config = config.replace(seed=seed).to_dict()
     keeps_state = resumed is not None or checkpoint_path is not None
     fingerprint = data_fingerprint(x) if keeps_state else None

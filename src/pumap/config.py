@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from ._checks import SEED_MAX
 from ._checks import check_bool as _check_bool
 from ._checks import check_choice as _check_choice
 from ._checks import check_float as _check_float
@@ -322,7 +323,7 @@ class UmapConfig:
         _check_bool("mixed_precision", self.mixed_precision)
         _check_bool("compile", self.compile)
         if self.seed is not None:
-            _check_int("seed", self.seed, 0)
+            _check_int("seed", self.seed, 0, SEED_MAX)
         if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
             raise ValueError(
                 f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"
@@ -350,7 +351,7 @@ class UmapConfig:
                 f"b={self.b} (umap-learn ignores one alone)"
             )
         if self.transform_seed is not None:
-            _check_int("transform_seed", self.transform_seed, 0)
+            _check_int("transform_seed", self.transform_seed, 0, SEED_MAX)
 
     def replace(self, **changes: Any) -> UmapConfig:
         """Return a copy with some fields changed (validated again); umap-learn's names

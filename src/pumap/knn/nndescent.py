@@ -27,7 +27,7 @@ def nndescent_knn(
     metric : str
         Any name pynndescent knows (`EXACT_METRICS` and `NNDESCENT_METRICS`), passed to it.
     seed : int, optional
-        pynndescent's ``random_state``.
+        pynndescent's ``random_state`` (taken modulo 2**32, the range it accepts).
     verbose : bool
         pynndescent's progress output.
 
@@ -61,7 +61,8 @@ def nndescent_search(
         data,
         metric=metric,
         n_neighbors=min(k + 1, n),
-        random_state=seed,
+        # pynndescent seeds numpy's RandomState, which takes 32 bits; pumap's seeds are wider.
+        random_state=None if seed is None else seed % 2**32,
         low_memory=True,
         verbose=verbose,
         compressed=True,
