@@ -49,7 +49,7 @@ from _common import machine_info, markdown_table, synthetic
 
 import pumap.dask as pdask
 from pumap import Umap
-from pumap.fitted import TRANSFORM_BATCH
+from pumap.model.fitted import TRANSFORM_BATCH
 
 MMAP_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_"
 MMAP_CEILING = 32 * 2**20  # glibc's largest dynamic mmap threshold on 64-bit

@@ -271,7 +271,7 @@ class _TrainingCount:
         self.weights = 0
 
     def __enter__(self) -> _TrainingCount:
-        from pumap.trainer import steps_per_epoch
+        from pumap.training.trainer import steps_per_epoch
 
         def counted(encoder, x, graph, **kw):
             batch = min(kw["batch_size"], graph.n_edges)

@@ -20,7 +20,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from pumap import Umap
 from pumap.datasets import load_digits, load_mnist
-from pumap.landmarks import drift
+from pumap.training.landmarks import drift
 
 
 def knn_accuracy(

@@ -154,7 +154,7 @@ def _fit_pumap(xtr: np.ndarray, seed: int, wide: bool, ytr: np.ndarray | None = 
 
     if not wide:
         return Umap(seed=seed, verbose=False, device="cpu").fit(xtr, ytr)
-    from pumap.trainer import auto_n_epochs
+    from pumap.training.trainer import auto_n_epochs
 
     cfg = Umap().config
     # Twice the automatic epochs of this graph, whose edge count is about 0.72 n k (measured:

@@ -118,12 +118,12 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
     from pumap import UmapConfig
-    from pumap.encoder import build_encoder
-    from pumap.graph import fuzzy_simplicial_set
+    from pumap.data.preprocess import Standardizer, as_float32_matrix
+    from pumap.graph.fuzzy import fuzzy_simplicial_set
     from pumap.knn import build_knn
-    from pumap.preprocess import Standardizer, as_float32_matrix
-    from pumap.trainer import train_umap
-    from pumap.warmstart import warm_start
+    from pumap.training.encoder import build_encoder
+    from pumap.training.trainer import train_umap
+    from pumap.training.warmstart import warm_start
 
     cfg = UmapConfig(n_epochs=args.epochs or None, knn_method=args.knn_method, seed=args.seed)
     x = as_float32_matrix(_data(args.n, args.dims, args.seed))
@@ -160,7 +160,7 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     record("standardize+pca_init", mem, time.perf_counter() - start)
     start = time.perf_counter()
     with PeakMemory() as mem:
-        from pumap.loss import find_ab_params
+        from pumap.training.loss import find_ab_params
 
         a, b = find_ab_params(cfg.spread, cfg.min_dist)
         train_umap(

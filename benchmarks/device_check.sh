@@ -27,7 +27,7 @@ quick=()
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$out/gpu.txt"
 
 # 1. the tests that need a GPU (they skip elsewhere), with a bound on their time
-timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/test_no_sync.py \
+timeout 240 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py tests/training/test_no_sync.py \
     2>&1 | tee "$out/tests.log"
 
 # 2. the benchmark: k-NN at scale first (exact vs IVF), then the fits up to 10M, then transform

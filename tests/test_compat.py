@@ -12,9 +12,9 @@ import torch
 
 from pumap import ParametricUMAP, Umap, UmapConfig
 from pumap.compat import UMAP_LEARN_PARAMETERS
-from pumap.graph import fuzzy_simplicial_set
+from pumap.graph.fuzzy import fuzzy_simplicial_set
 from pumap.knn import exact_knn
-from pumap.loss import umap_loss
+from pumap.training.loss import umap_loss
 
 umap = pytest.importorskip("umap")
 UMAP_PARAMS = {

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from pumap import FittedUmap, Umap, UmapConfig
-from pumap.checkpoint import CheckpointError
+from pumap.training.checkpoint import CheckpointError
 from pumap.umap import _graph, _knn
 
 TINY = {"n_epochs": 2, "hidden_layers": (16,), "seed": 0, "verbose": False}

@@ -22,7 +22,7 @@ from _metrics import knn_recall, mean_distance_error
 from pumap import FittedUmap, Umap
 from pumap.datasets import make_clusters
 from pumap.device import resolve_device
-from pumap.graph import fuzzy_simplicial_set
+from pumap.graph.fuzzy import fuzzy_simplicial_set
 from pumap.knn import exact_knn
 
 pytestmark = pytest.mark.cuda

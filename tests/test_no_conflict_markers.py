@@ -12,7 +12,7 @@ MARKER = re.compile(r"^(<{7} |>{7} |={7}$)", re.M)
 def test_no_conflict_markers() -> None:
     files = [
         p
-        for pattern in ("*.md", "docs/*.md", "src/**/*.py", "tests/*.py", "benchmarks/*.py",
+        for pattern in ("*.md", "docs/*.md", "src/**/*.py", "tests/**/*.py", "benchmarks/*.py",
                         "*.toml")
         for p in ROOT.glob(pattern)
     ]

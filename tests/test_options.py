@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from pumap import UmapConfig
-from pumap.cli import UsageError, _config_from, build_parser, main
+from pumap.cli.parser import UsageError, _config_from, build_parser, main
 from pumap.config import option_table
 
 

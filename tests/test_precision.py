@@ -10,9 +10,9 @@ from _metrics import knn_recall
 from torch import nn
 
 import pumap.knn as knn
-from pumap.encoder import build_encoder
 from pumap.knn.exact import _tf32_products
-from pumap.trainer import make_step_loss
+from pumap.training.encoder import build_encoder
+from pumap.training.trainer import make_step_loss
 
 MIB = 2**20
 
@@ -177,11 +177,11 @@ def test_mixed_precision_runs_the_encoder_in_bfloat16() -> None:
 
 def test_fit_passes_the_options_to_the_knn_and_the_trainer(blobs, monkeypatch, tmp_path) -> None:
     import pumap.knn.choose
-    import pumap.trainer
+    import pumap.training.trainer
     from pumap import Umap
 
     seen: dict[str, object] = {}
-    real_knn, real_step = pumap.knn.choose.exact_search, pumap.trainer.make_step_loss
+    real_knn, real_step = pumap.knn.choose.exact_search, pumap.training.trainer.make_step_loss
 
     def spy_knn(*args, **kwargs):
         seen["precision"] = kwargs.get("precision")
@@ -192,7 +192,7 @@ def test_fit_passes_the_options_to_the_knn_and_the_trainer(blobs, monkeypatch, t
         return real_step(*args, **kwargs)
 
     monkeypatch.setattr(pumap.knn.choose, "exact_search", spy_knn)
-    monkeypatch.setattr(pumap.trainer, "make_step_loss", spy_step)
+    monkeypatch.setattr(pumap.training.trainer, "make_step_loss", spy_step)
     x, labels = blobs
     fitted = Umap(
         n_neighbors=5, n_epochs=5, hidden_layers=(16,), seed=0, verbose=False,

@@ -20,7 +20,7 @@ import pytest
 import torch
 
 from pumap import Umap
-from pumap.encoder import build_encoder
+from pumap.training.encoder import build_encoder
 
 sklearn_manifold = pytest.importorskip("sklearn.manifold")
 from sklearn.neighbors import KNeighborsClassifier  # noqa: E402

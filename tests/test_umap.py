@@ -215,16 +215,16 @@ def test_threads_apply_to_fit_and_transform_and_are_restored(blobs, monkeypatch)
     assert torch.get_num_threads() == before
     assert fitted.config.threads == target
 
-    import pumap.fitted
+    import pumap.model.fitted
 
-    real_embed = pumap.fitted.FittedUmap._embed
+    real_embed = pumap.model.fitted.FittedUmap._embed
     during: list[int] = []
 
     def embed(self, *args, **kwargs):
         during.append(torch.get_num_threads())
         return real_embed(self, *args, **kwargs)
 
-    monkeypatch.setattr(pumap.fitted.FittedUmap, "_embed", embed)
+    monkeypatch.setattr(pumap.model.fitted.FittedUmap, "_embed", embed)
     fitted.transform(x[:5])
     assert during == [target] and torch.get_num_threads() == before
     fitted.config = fitted.config.replace(threads=None)

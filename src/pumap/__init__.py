@@ -1,12 +1,19 @@
-"""pumap: parametric UMAP in PyTorch."""
+"""pumap: parametric UMAP in PyTorch.
 
+The stages, in the order `Umap.fit` runs them: `data` (checks, standardisation), `knn` and
+`graph` (neighbours, fuzzy graph), `training` (encoder, loop, checkpoints) and `model`
+(`FittedUmap`, files); `umap` orders them, `config` holds every option, and `sklearn`, `cli`,
+`plot`, `dask`, `anndata` and `datasets` are the front ends.
+"""
+
+from . import distributed  # noqa: F401 - `pumap.distributed` after `import pumap`, as before
 from ._version import __version__
-from .checkpoint import CheckpointError
 from .config import UmapConfig
-from .fitted import FittedUmap
 from .io import ModelFormatError
 from .knn import KnnGraph
-from .trainer import EpochProgress, TrainingDiverged, TrainingInterrupted
+from .model.fitted import FittedUmap
+from .training.checkpoint import CheckpointError
+from .training.trainer import EpochProgress, TrainingDiverged, TrainingInterrupted
 from .umap import Umap
 
 __all__ = [

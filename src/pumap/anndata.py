@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .fitted import FittedUmap
+from .model.fitted import FittedUmap
 from .umap import Umap
 
 DEFAULT_REP = "X_pca"

@@ -86,7 +86,7 @@ class UmapConfig:
         ``w / mean(w)`` times per epoch on average. It is not a pass over the points.
         ``None`` (default) picks enough epochs for about 300 optimiser steps, at least 10 and
         at most 500
-        (`pumap.trainer.auto_n_epochs`).
+        (`pumap.training.trainer.auto_n_epochs`).
     batch_size : int
         Positive edges per optimisation step (each brings ``negative_sample_rate`` negatives).
         When ``2 * batch_size`` reaches the number of points, each step embeds every point once
@@ -105,7 +105,7 @@ class UmapConfig:
     decoder : bool
         Also train a decoder network (the encoder's MLP mirrored, unless ``Umap`` is given
         a module) that maps embeddings back to the input space, for
-        ``FittedUmap.inverse_transform`` (`pumap.decoder`).
+        ``FittedUmap.inverse_transform`` (`pumap.training.decoder`).
     reconstruction_weight : float
         ``0`` (default): the decoder is trained after the encoder, as a stage of its own.
         ``> 0``: it is trained jointly with the encoder, this weight times its mean squared
@@ -113,7 +113,7 @@ class UmapConfig:
         UMAP loss, then polished by that stage too. Needs ``decoder=True``.
     decoder_epochs : int or None
         Passes over the data of the decoder's own stage; ``None`` picks about 6,000 steps of
-        256 rows (between 5 and 200 passes, `pumap.decoder.auto_decoder_epochs`).
+        256 rows (between 5 and 200 passes, `pumap.training.decoder.auto_decoder_epochs`).
     standardize : bool
         Centre each feature and divide it by ``max(std, 0.5 * largest std)`` for the encoder
         (the k-NN graph uses the data as given): features within a factor 2 of the widest are
@@ -121,7 +121,7 @@ class UmapConfig:
         are not blown up; e.g. stds 1 and 0.01 beside one of 1000 come out as 0.002 and 2e-5.
         Measured better on MNIST than a plain z-score (held-out k-NN accuracy 0.80 -> 0.85).
         Data constant in every feature is only centred. The mean and divisor are stored and
-        applied again by ``transform`` (`pumap.preprocess.Standardizer`).
+        applied again by ``transform`` (`pumap.data.preprocess.Standardizer`).
     pca_init : bool
         Pre-train the encoder for a short while to reproduce the scaled PCA projection before
         the UMAP loss takes over (a warm start, like umap-learn's spectral initialisation).
@@ -166,7 +166,7 @@ class UmapConfig:
         A supervised fit's ``y`` (``fit(X, y)``), as umap-learn reads it: ``"categorical"``
         class labels (``-1`` unlabelled) or numeric targets under ``"euclidean"``/``"l2"``/
         ``"cosine"``; how much ``y`` shapes the graph, in ``[0, 1]``; neighbours in ``y``'s
-        own graph (-1: ``n_neighbors``). See `pumap.supervised`.
+        own graph (-1: ``n_neighbors``). See `pumap.graph.supervised`.
     local_connectivity, set_op_mix_ratio, repulsion_strength : float
         umap-learn's: the neighbour each point is fully connected to; 1 for the fuzzy union
         of the directed graph with its transpose, 0 for their intersection; the weight of

@@ -26,8 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from .encoder import MLP
-from .fitted import TRANSFORM_BATCH, FittedUmap
+from .model.fitted import TRANSFORM_BATCH, FittedUmap
+from .training.encoder import MLP
 
 __all__ = ["cache_info", "clear_cache", "model_bytes", "transform"]
 

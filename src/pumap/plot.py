@@ -285,7 +285,7 @@ def check_plot_path(path: str | Path, argument: str) -> Path:
 
 def _embedding_of(obj: Any, argument: str) -> np.ndarray:
     """The ``(n, 2)`` float64 points of a FittedUmap, tensor or array; errors name `argument`."""
-    from .fitted import FittedUmap
+    from .model.fitted import FittedUmap
 
     if isinstance(getattr(obj, "fitted_", None), FittedUmap):  # a fitted ParametricUMAP
         obj = obj.fitted_

@@ -41,7 +41,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 from .compat import refuse_unknown
 from .config import UmapConfig
 from .estimator_config import _plain, _to_numpy, estimator_config
-from .fitted import FittedUmap
+from .model.fitted import FittedUmap
 from .umap import Umap
 
 __all__ = ["UMAP_LEARN_N_NEIGHBORS", "ParametricUMAP"]
@@ -159,7 +159,7 @@ class ParametricUMAP(
     decoder : bool or torch.nn.Module, default=False
         Also train a decoder for `inverse_transform`: ``True`` for the mirrored MLP, or your
         own module mapping ``(batch, n_components)`` to ``(batch, n_features)`` (a deep copy
-        is trained) (pumap only; see `pumap.decoder`).
+        is trained) (pumap only; see `pumap.training.decoder`).
     reconstruction_weight : float, default=0.0
         ``0``: the decoder is trained after the encoder; ``> 0``: jointly, its weighted
         reconstruction error added to the UMAP loss (pumap only).

@@ -11,34 +11,34 @@ import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CheckpointPlan, plan_checkpoints
 from .config import UmapConfig
-from .decoder import decoder_argument, decoder_stage, joint_terms, make_decoder
+from .data.inputs import fit_knn, keeps_index, sparse_start, validate_input
+from .data.preprocess import Standardizer
+from .data.sparse import is_sparse
 from .device import torch_threads
-from .distributed import Replica, join_fit, launched
-from .encoder import build_encoder
-from .fit_stages import _check_checkpoint_args, _lap, _Progress, _Stages  # noqa: F401
-from .fitted import TRANSFORM_BATCH, FittedUmap
-from .graph import FuzzyGraph, fuzzy_simplicial_set
-from .inputs import fit_knn, keeps_index, sparse_start, validate_input
+from .graph.fuzzy import FuzzyGraph, fuzzy_simplicial_set
+from .graph.neighbours import knn_stage as _knn
+from .graph.supervised import Target, check_target, supervise
 from .knn import KnnGraph
 from .knn.precomputed import given_knn
-from .landmarks import sample_rows
-from .loss import find_ab_params
-from .neighbours import knn_stage as _knn
-from .optimizer_state import AdamCarry
-from .preprocess import Standardizer
-from .refine import TrainingIndex
-from .sparse import is_sparse
-from .supervised import Target, check_target, supervise
-from .trainer import (
+from .model.fitted import TRANSFORM_BATCH, FittedUmap
+from .model.refine import TrainingIndex
+from .training.checkpoint import CheckpointPlan, plan_checkpoints
+from .training.decoder import decoder_argument, decoder_stage, joint_terms, make_decoder
+from .training.distributed import Replica, join_fit, launched
+from .training.encoder import build_encoder
+from .training.fit_stages import _check_checkpoint_args, _lap, _Progress, _Stages  # noqa: F401
+from .training.landmarks import sample_rows
+from .training.loss import find_ab_params
+from .training.optimizer_state import AdamCarry
+from .training.trainer import (
     Callback,
     TrainingDiverged,
     TrainingInterrupted,
     auto_n_epochs,
     train_umap,
 )
-from .warmstart import fit_to_target, warm_start
+from .training.warmstart import fit_to_target, warm_start
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,8 @@ class Umap:
     decoder : bool or torch.nn.Module, optional
         Sets the ``decoder`` option: ``True`` trains the encoder's MLP mirrored for
         `FittedUmap.inverse_transform`, a module ``(batch, n_components) -> (batch,
-        n_features)`` is trained instead (a deep copy, as for ``encoder``; `pumap.decoder`).
+        n_features)`` is trained instead (a deep copy, as for ``encoder``;
+        `pumap.training.decoder`).
     **options
         Any `UmapConfig` field, e.g. ``Umap(n_neighbors=30, seed=0)``.
 
@@ -115,7 +116,8 @@ class Umap:
             Targets of a supervised fit, as in umap-learn: class labels (integers, ``-1`` for
             an unlabelled point, or strings) with ``target_metric="categorical"``, numeric
             values with another ``target_metric``; ``target_weight`` says how much they
-            shape the fuzzy graph (`pumap.supervised`). Everything after ``y`` is keyword-only.
+            shape the fuzzy graph (`pumap.graph.supervised`). Everything after ``y`` is
+            keyword-only.
         callback : callable, optional
             Called with an `EpochProgress` after every epoch; it may raise
             `KeyboardInterrupt` to stop the fit as Ctrl-C does.
@@ -193,7 +195,8 @@ class Umap:
             raise ValueError("checkpoint_path and resume_from do not take sparse X yet")
         if is_sparse(x) and launched():
             raise ValueError("a data-parallel fit (torchrun) takes dense X; pass X.toarray()")
-        # replica: None unless data-parallel (pumap.distributed); then cfg has rank 0's seed
+        # replica: None unless data-parallel (pumap.training.distributed); then cfg has rank
+        # 0's seed
         replica, device, cfg = join_fit(cfg, x, resume_from)
         plan = plan_checkpoints(
             cfg, x, checkpoint_path=checkpoint_path, every=every, resume_from=resume_from,
@@ -262,7 +265,7 @@ class _Start(NamedTuple):
 
 
 def _validate(data: Any, cfg: UmapConfig) -> Any:
-    """The one check of the input (`pumap.inputs.validate_input`); never repeated later."""
+    """The one check of the input (`pumap.data.inputs.validate_input`); never repeated later."""
     return validate_input(data, cfg)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 
 from ..config import KNN_PRECISIONS
-from ..preprocess import as_float32_matrix
+from ..data.preprocess import as_float32_matrix
 from .base import COSINE_EPS, KnnGraph, check_metric
 from .budget import (
     block_rows_for_budget,

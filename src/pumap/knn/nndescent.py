@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..data.preprocess import as_float32_matrix
 from ..metric_names import EXACT_METRICS, NNDESCENT_METRICS
-from ..preprocess import as_float32_matrix
 from .base import KnnGraph, check_metric
 
 NNDESCENT_ALL = (*EXACT_METRICS, *NNDESCENT_METRICS)

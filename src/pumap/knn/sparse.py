@@ -28,7 +28,7 @@ def sparse_knn(
     Parameters
     ----------
     csr : scipy.sparse.csr_matrix, shape (n, d)
-        Checked input (`pumap.sparse.as_csr_float32`).
+        Checked input (`pumap.data.sparse.as_csr_float32`).
     k : int
         Neighbours per point; ``1 <= k < n``.
     metric : {"euclidean", "cosine"}

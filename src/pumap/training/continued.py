@@ -1,0 +1,177 @@
+"""`FittedUmap.fit_more`: train the same encoder further on new data, old points held in place.
+
+The recipe is umap-learn's for ParametricUMAP (`pumap.training.landmarks`): the fuzzy graph of the
+landmarks (old rows) and the new rows together, Adam resumed from the end of the fit, and a
+penalty pulling the landmarks' embedding back to where the model put them before.
+
+This module does not import `pumap.model.fitted` or `pumap.umap` (they import it): it returns the
+parts of the new model, which `FittedUmap.fit_more` assembles.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..data.preprocess import (
+    Standardizer,
+    as_float32_matrix,
+    check_enough_points,
+    check_not_constant,
+)
+from ..device import torch_threads
+from ..graph.fuzzy import fuzzy_simplicial_set
+from ..graph.neighbours import knn_stage
+from ..model.refine import TrainingIndex
+from .landmarks import LandmarkPenalty, sample_rows
+from .loss import find_ab_params
+from .optimizer_state import AdamCarry
+from .trainer import Callback, LossTerm, TrainingDiverged, auto_n_epochs, train_umap
+
+if TYPE_CHECKING:
+    from ..model.fitted import FittedUmap
+
+DEFAULT_LANDMARK_WEIGHT = 1.0  # umap-learn's landmark_loss_weight default; see benchmarks.md
+_BATCH = 65_536  # rows per forward pass when embedding
+
+
+class Continued(NamedTuple):
+    """The parts of the model `continue_training` made."""
+
+    encoder: nn.Module
+    a: float
+    b: float
+    losses: list[float]
+    optimizer_state: dict[str, Any] | None
+    embedding: np.ndarray  # of the new rows
+    training_index: TrainingIndex | None  # of the landmarks and the new rows
+    landmark_rows: torch.Tensor | None  # a sample of them, the next fit_more's landmarks
+
+
+def continue_training(
+    fitted: FittedUmap,
+    data: Any,
+    *,
+    landmarks: Any = None,
+    landmark_weight: float = DEFAULT_LANDMARK_WEIGHT,
+    n_epochs: int | None = None,
+    learning_rate: float | None = None,
+    seed: int | None = None,
+    callback: Callback | None = None,
+    joint_graph: bool = True,
+) -> Continued:
+    """What `FittedUmap.fit_more` runs (see its docstring); ``fitted`` is not changed.
+
+    ``joint_graph=False`` builds the graph of the new rows alone (the landmarks then enter
+    only through the penalty): the variant measured against in docs/benchmarks.md.
+    """
+    cfg = fitted.config
+    x_new = _rows_of(data, "X", fitted.n_features)
+    x_old = _landmark_rows(fitted, landmarks)
+    _check_weight(landmark_weight)
+    n_epochs = _check_optional_int(n_epochs, "n_epochs", 1)
+    seed = _check_optional_int(seed, "seed", 0)
+    seed = seed if seed is not None else (cfg.seed if cfg.seed is not None else 0)
+    if learning_rate is None:
+        learning_rate = cfg.learning_rate
+    elif isinstance(learning_rate, bool) or not (
+        isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)
+        and learning_rate > 0
+    ):
+        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    x = torch.cat([x_old, x_new]) if joint_graph else x_new
+    check_enough_points(x.shape[0], cfg.n_neighbors)
+    check_not_constant(x, "X")
+    device = fitted.device
+    standardizer = fitted.standardizer
+    with torch_threads(cfg.threads):
+        encoder = copy.deepcopy(fitted.encoder)
+        positions = _encode(encoder, standardizer, x_old, device)  # where the landmarks stay
+        knn, _ = knn_stage(x, cfg, seed, device)  # the rule and the scaling of a fit
+        graph = fuzzy_simplicial_set(knn).to(device)
+        a, b = find_ab_params(cfg.spread, cfg.min_dist)
+        penalty = LandmarkPenalty(
+            encoder, standardizer(x_old.to(device)), positions, landmark_weight,
+            torch.Generator(device=device).manual_seed(seed + 1),
+        )
+        adam = AdamCarry(fitted.optimizer_state)
+        losses = train_umap(
+            encoder.train(), standardizer(x.to(device)), graph, a=a, b=b,
+            n_epochs=n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size),
+            batch_size=cfg.batch_size, negative_sample_rate=cfg.negative_sample_rate,
+            learning_rate=float(learning_rate),
+            generator=torch.Generator(device=device).manual_seed(seed), callback=callback,
+            verbose=cfg.verbose, mixed_precision=cfg.mixed_precision,
+            compile_step=cfg.compile, input_dropout=cfg.input_dropout,
+            extra_terms=(LossTerm(penalty),) if landmark_weight > 0 else (),
+            optimizer_state=adam,
+        )
+        encoder.eval()
+        embedding = _encode(encoder, standardizer, x_new, device).cpu().numpy()
+        if not np.isfinite(embedding).all():
+            raise TrainingDiverged(
+                "fit_more's encoder maps some rows of X to NaN or infinity; lower "
+                "learning_rate or check the input's scale"
+            )
+        index = rows = None
+        if cfg.keep_training_data:
+            seen = torch.cat([x_old, x_new])
+            index = TrainingIndex.build(
+                seen, _encode(encoder, standardizer, seen, device).cpu(), cfg.metric,
+                cfg.refine_sketch_dims, torch.Generator().manual_seed(seed),
+            ).to(device)
+            rows = sample_rows(seen, seed)
+    return Continued(encoder, a, b, losses, adam.state, embedding, index, rows)
+
+
+@torch.inference_mode()
+def _encode(
+    encoder: nn.Module, standardizer: Standardizer, x: torch.Tensor, device: torch.device
+) -> torch.Tensor:
+    """``encoder(standardizer(x))`` in batches, on ``device``, without gradients."""
+    parts = [
+        encoder(standardizer(x[i : i + _BATCH].to(device))).float()
+        for i in range(0, x.shape[0], _BATCH)
+    ]
+    return torch.cat(parts).clone()  # a normal tensor: positions are targets in training
+
+
+def _rows_of(data: Any, name: str, n_features: int) -> torch.Tensor:
+    x = as_float32_matrix(data, name)
+    if x.shape[1] != n_features:
+        raise ValueError(
+            f"{name} has {x.shape[1]} features but this model was fitted on {n_features}"
+        )
+    return x.cpu()
+
+
+def _landmark_rows(fitted: FittedUmap, landmarks: Any) -> torch.Tensor:
+    if landmarks is not None:
+        return _rows_of(landmarks, "landmarks", fitted.n_features)
+    if fitted.landmark_rows is None:
+        raise ValueError(
+            "landmarks is None and this model keeps no sample of its training rows (it was "
+            "loaded from a file, or fitted with keep_training_data=False): pass landmarks=, "
+            "some of the rows it was trained on"
+        )
+    return fitted.landmark_rows
+
+
+def _check_weight(weight: Any) -> None:
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)):
+        raise ValueError(f"landmark_weight must be a number >= 0, got {weight!r}")
+    if not (math.isfinite(weight) and weight >= 0):
+        raise ValueError(f"landmark_weight must be a finite number >= 0, got {weight!r}")
+
+
+def _check_optional_int(value: Any, name: str, low: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low} or None, got {value!r}")
+    return value
