@@ -1,4 +1,7 @@
-"""`FittedUmap`: a trained encoder with what it needs to embed new data."""
+"""`FittedUmap`: a trained encoder with what it needs to embed new data.
+
+What saves, exports or continues a model takes its parts and never imports this module;
+`load` and `fit_more` build the new `FittedUmap` from the parts they get back."""
 
 from __future__ import annotations
 
@@ -16,8 +19,11 @@ from ..data.sparse import SparseRows, as_csr_float32, is_sparse
 from ..device import resolve_device, torch_threads
 from ..graph.fuzzy import FuzzyGraph
 from ..metric_names import EXACT_METRICS
+from ..training.continued import continue_training
 from ..training.decoder import inverse_decode
 from .io import read_model, save_model, save_weights
+from .model_file import ModelParts
+from .onnx_export import export_onnx
 from .refine import TrainingIndex, default_refine_epochs, refine
 
 TRANSFORM_BATCH = 65_536  # rows per forward pass: bounds transform's activation memory
@@ -263,9 +269,7 @@ class FittedUmap:
         original units. The batch axis is dynamic. Needs ``pip install "pumap[onnx]"``
         (`pumap.model.onnx_export`).
         """
-        from .onnx_export import export_onnx
-
-        return export_onnx(self, path, part=part)
+        return export_onnx(self._parts(), path, part=part)
 
     @torch.inference_mode()
     def _refine(
@@ -367,9 +371,10 @@ class FittedUmap:
             If ``data`` or ``landmarks`` do not have the model's features, or an option is
             out of range (named in the message).
         """
-        from ..training.continued import continue_training
-
-        run = continue_training(self, data, **options)
+        run = continue_training(
+            self.encoder, self.standardizer, self.config, data, device=self.device,
+            optimizer_state=self.optimizer_state, landmark_rows=self.landmark_rows, **options,
+        )
         more = FittedUmap(
             run.encoder, self.standardizer, self.config, run.a, run.b, run.embedding,
             run.losses, run.training_index,
@@ -379,11 +384,11 @@ class FittedUmap:
 
     def save(self, path: str | Path, *, include_embedding: bool = False) -> None:
         """Write the model to ``path``; ``.gguf`` gives GGUF, anything else safetensors."""
-        save_model(self, path, include_embedding=include_embedding)
+        save_model(self._parts(), path, include_embedding=include_embedding)
 
     def save_weights(self, path: str | Path) -> None:
         """Write the encoder's tensors alone to a safetensors file."""
-        save_weights(self, path)
+        save_weights(self.encoder, path)
 
     @classmethod
     def load(
@@ -397,6 +402,10 @@ class FittedUmap:
         """Read a model saved by `save`; ``encoder`` (``decoder``) is required for a custom
         module."""
         return cls(*read_model(path, device=device, encoder=encoder, decoder=decoder))
+
+    def _parts(self) -> ModelParts:
+        """This model's constructor arguments: what a model file holds."""
+        return ModelParts(*(getattr(self, name) for name in ModelParts._fields))
 
     def __repr__(self) -> str:
         return (

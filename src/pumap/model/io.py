@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any
 
 import numpy as np
 import torch
@@ -44,6 +44,7 @@ from .model_file import (
     FORMAT_VERSION,
     KEY_KINDS,
     WEIGHTS_FORMAT,
+    ModelParts,
     check_format,
     check_model_metadata,
     fill_module,
@@ -53,10 +54,6 @@ from .model_file import (
     rebuild_encoder,
     state_tensors,
 )
-from .refine import TrainingIndex
-
-if TYPE_CHECKING:
-    from .fitted import FittedUmap
 
 __all__ = [
     "FORMAT_VERSION",
@@ -75,14 +72,14 @@ __all__ = [
 
 
 def save_model(
-    fitted: FittedUmap, path: str | os.PathLike[str], *, include_embedding: bool = False
+    fitted: ModelParts, path: str | os.PathLike[str], *, include_embedding: bool = False
 ) -> Path:
     """Write a fitted model to ``path``, atomically.
 
     Parameters
     ----------
-    fitted : FittedUmap
-        The model to save.
+    fitted : FittedUmap or ModelParts
+        The model to save: a `FittedUmap`, or its parts (``fitted.save`` passes those).
     path : str or os.PathLike
         Destination. A ``.gguf`` suffix (any case) writes GGUF, anything else safetensors.
     include_embedding : bool
@@ -109,7 +106,7 @@ def save_model(
     return path
 
 
-def save_weights(model: FittedUmap | nn.Module, path: str | os.PathLike[str]) -> Path:
+def save_weights(model: ModelParts | nn.Module, path: str | os.PathLike[str]) -> Path:
     """Write only the encoder's tensors (their own dtypes, named by ``state_dict`` key) to
     safetensors.
 
@@ -118,8 +115,8 @@ def save_weights(model: FittedUmap | nn.Module, path: str | os.PathLike[str]) ->
 
     Parameters
     ----------
-    model : FittedUmap or torch.nn.Module
-        A fitted model (its encoder is saved) or an encoder.
+    model : FittedUmap, ModelParts or torch.nn.Module
+        A fitted model or its parts (the encoder is saved), or an encoder.
     path : str or os.PathLike
         Destination; always safetensors, so a ``.gguf`` suffix is refused.
 
@@ -176,22 +173,6 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     return metadata
 
 
-class ModelParts(NamedTuple):
-    """What a model file holds: `FittedUmap`'s constructor arguments, in order."""
-
-    encoder: nn.Module
-    standardizer: Standardizer
-    config: UmapConfig
-    a: float
-    b: float
-    embedding: np.ndarray | None
-    losses: list[float]
-    training_index: TrainingIndex | None
-    knn_info: dict[str, Any] | None = None
-    world_size: int = 1  # files without pumap.world_size: an ordinary fit's
-    decoder: nn.Module | None = None
-
-
 def read_model(
     path: str | os.PathLike[str],
     *,
@@ -202,7 +183,8 @@ def read_model(
     """Read a model written by `save_model`, in either format (detected from its bytes).
 
     ``FittedUmap.load(path)`` is ``FittedUmap(*read_model(path))``: this module builds the
-    parts and never imports `pumap.model.fitted` (which imports this module).
+    parts and never imports `pumap.model.fitted` (which imports this module), not even for
+    type hints.
 
     Parameters
     ----------

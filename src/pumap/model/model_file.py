@@ -12,21 +12,20 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
 from .._version import __version__
+from ..config import UmapConfig
+from ..data.preprocess import Standardizer
 from ..metric_names import EXACT_METRICS as METRICS
 from ..training.decoder import module_spec
 from ..training.encoder import MLP
 from .formats import ModelFormatError, as_f32, as_stored
 from .refine import TrainingIndex
-
-if TYPE_CHECKING:
-    from .fitted import FittedUmap
 
 MODEL_FORMAT = "pumap-model"
 WEIGHTS_FORMAT = "pumap-weights"
@@ -64,6 +63,28 @@ COUNTS_SELF_KEY = "pumap.n_neighbors_counts_self"
 KEY_KINDS = {**MODEL_KEYS, **OPTIONAL_MODEL_KEYS}
 
 
+class ModelParts(NamedTuple):
+    """What a model file holds: `FittedUmap`'s constructor arguments, in order.
+
+    The model files (and the ONNX export) work on these parts, never on `FittedUmap`:
+    ``FittedUmap.load(path)`` is ``FittedUmap(*read_model(path))``, and ``fitted.save(path)``
+    hands its parts to `save_model`. A `FittedUmap` has the same attributes, so it may be
+    passed where parts are asked for.
+    """
+
+    encoder: nn.Module
+    standardizer: Standardizer
+    config: UmapConfig
+    a: float
+    b: float
+    embedding: np.ndarray | None
+    losses: list[float]
+    training_index: TrainingIndex | None
+    knn_info: dict[str, Any] | None = None
+    world_size: int = 1  # files without pumap.world_size: an ordinary fit's
+    decoder: nn.Module | None = None
+
+
 def read_training_index(
     path: Path,
     index_meta: dict[str, Any],
@@ -90,43 +111,43 @@ def read_training_index(
 
 
 def model_payload(
-    fitted: FittedUmap, include_embedding: bool
+    model: ModelParts, include_embedding: bool
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Metadata (decoded values) and tensors of a model file (the encoder's in their dtypes)."""
-    encoder = fitted.encoder
+    encoder = model.encoder
     if type(encoder) is MLP:
         spec = encoder.spec()
     else:
         cls = type(encoder)
         spec = {"type": "custom", "class": f"{cls.__module__}.{cls.__qualname__}"}
     tensors = state_tensors(encoder, prefix="encoder.")
-    tensors["standardizer.mean"] = as_f32(fitted.standardizer.mean)
-    tensors["standardizer.std"] = as_f32(fitted.standardizer.std)
+    tensors["standardizer.mean"] = as_f32(model.standardizer.mean)
+    tensors["standardizer.std"] = as_f32(model.standardizer.std)
     if include_embedding:
-        if fitted.embedding is None:
+        if model.embedding is None:
             raise ValueError("include_embedding=True but this model has no training embedding")
-        tensors["embedding"] = as_f32(fitted.embedding)
-    index = fitted.training_index
+        tensors["embedding"] = as_f32(model.embedding)
+    index = model.training_index
     if index is not None:
         tensors.update({name: as_f32(t) for name, t in index.tensors().items()})
     metadata = {
         "pumap.format": MODEL_FORMAT,
         "pumap.format_version": FORMAT_VERSION if index is not None else PLAIN_MODEL_VERSION,
         "pumap.library_version": __version__,
-        "pumap.config": fitted.config.to_dict(),
+        "pumap.config": model.config.to_dict(),
         "pumap.encoder": spec,
-        "pumap.n_features": int(fitted.n_features),
-        "pumap.n_components": int(fitted.n_components),
-        "pumap.a": float(fitted.a),
-        "pumap.b": float(fitted.b),
+        "pumap.n_features": int(model.standardizer.n_features),
+        "pumap.n_components": int(model.config.n_components),
+        "pumap.a": float(model.a),
+        "pumap.b": float(model.b),
         "pumap.has_embedding": bool(include_embedding),
-        "pumap.losses": [float(v) if math.isfinite(v) else None for v in fitted.losses],
-        "pumap.world_size": int(fitted.world_size),  # older readers ignore it
+        "pumap.losses": [float(v) if math.isfinite(v) else None for v in model.losses],
+        "pumap.world_size": int(model.world_size),  # older readers ignore it
         COUNTS_SELF_KEY: True,
     }
-    if fitted.decoder is not None:
-        metadata["pumap.decoder"] = module_spec(fitted.decoder)
-        tensors.update(state_tensors(fitted.decoder, prefix="decoder."))
+    if model.decoder is not None:
+        metadata["pumap.decoder"] = module_spec(model.decoder)
+        tensors.update(state_tensors(model.decoder, prefix="decoder."))
     if index is not None:
         metadata["pumap.training_index"] = {
             "metric": index.metric,
@@ -134,8 +155,8 @@ def model_payload(
             "dims": int(index.points.shape[1]),
             "sketch": index.axes is not None,
         }
-    if getattr(fitted, "knn_info", None) is not None:
-        metadata["pumap.knn"] = dict(fitted.knn_info)
+    if getattr(model, "knn_info", None) is not None:
+        metadata["pumap.knn"] = dict(model.knn_info)
     return metadata, tensors
 
 

@@ -18,15 +18,12 @@ import copy
 import os
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 
 from .formats import atomic_write
-
-if TYPE_CHECKING:
-    from .fitted import FittedUmap
+from .model_file import ModelParts
 
 OPSET = 17
 PARTS = ("encoder", "decoder")
@@ -59,14 +56,15 @@ class DestandardizedDecoder(nn.Module):
 
 
 def export_onnx(
-    fitted: FittedUmap, path: str | os.PathLike[str], *, part: str = "encoder", opset: int = OPSET
+    fitted: ModelParts, path: str | os.PathLike[str], *, part: str = "encoder", opset: int = OPSET
 ) -> Path:
     """Write ``fitted``'s encoder (or decoder) to ``path`` as ONNX, atomically.
 
     Parameters
     ----------
-    fitted : FittedUmap
-        The model; it is not changed (a CPU copy of the network is exported).
+    fitted : FittedUmap or ModelParts
+        The model, or its parts (``FittedUmap.export_onnx`` passes those); it is not changed
+        (a CPU copy of the network is exported).
     path : str or os.PathLike
         Destination ``.onnx`` file.
     part : {"encoder", "decoder"}
@@ -99,14 +97,14 @@ def export_onnx(
     mean, std = fitted.standardizer.mean.cpu(), fitted.standardizer.std.cpu()
     if part == "encoder":
         module: nn.Module = StandardizedEncoder(_cpu_copy(fitted.encoder), mean, std)
-        names, width = ("features", "embedding"), fitted.n_features
+        names, width = ("features", "embedding"), fitted.standardizer.n_features
     else:
         if fitted.decoder is None:
             raise ValueError(
                 "part='decoder' but this model has no decoder: fit with Umap(decoder=True)"
             )
         module = DestandardizedDecoder(_cpu_copy(fitted.decoder), mean, std)
-        names, width = ("embedding", "features"), fitted.n_components
+        names, width = ("embedding", "features"), fitted.config.n_components
     example = torch.zeros((2, width), dtype=torch.float32)
     path = Path(path)
 

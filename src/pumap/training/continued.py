@@ -4,20 +4,22 @@ The recipe is umap-learn's for ParametricUMAP (`pumap.training.landmarks`): the 
 landmarks (old rows) and the new rows together, Adam resumed from the end of the fit, and a
 penalty pulling the landmarks' embedding back to where the model put them before.
 
-This module does not import `pumap.model.fitted` or `pumap.umap` (they import it): it returns the
-parts of the new model, which `FittedUmap.fit_more` assembles.
+This module works on parts, not on `FittedUmap`, and imports neither `pumap.model.fitted` nor
+`pumap.umap` (they import it): `FittedUmap.fit_more` hands it its encoder, standardizer,
+config and kept state, and assembles the new model from the parts it returns.
 """
 
 from __future__ import annotations
 
 import copy
 import math
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..config import UmapConfig
 from ..data.preprocess import (
     Standardizer,
     as_float32_matrix,
@@ -32,9 +34,6 @@ from .landmarks import LandmarkPenalty, sample_rows
 from .loss import find_ab_params
 from .optimizer_state import AdamCarry
 from .trainer import Callback, LossTerm, TrainingDiverged, auto_n_epochs, train_umap
-
-if TYPE_CHECKING:
-    from ..model.fitted import FittedUmap
 
 DEFAULT_LANDMARK_WEIGHT = 1.0  # umap-learn's landmark_loss_weight default; see benchmarks.md
 _BATCH = 65_536  # rows per forward pass when embedding
@@ -54,9 +53,14 @@ class Continued(NamedTuple):
 
 
 def continue_training(
-    fitted: FittedUmap,
+    encoder: nn.Module,
+    standardizer: Standardizer,
+    config: UmapConfig,
     data: Any,
     *,
+    device: torch.device,
+    optimizer_state: dict[str, Any] | None = None,
+    landmark_rows: torch.Tensor | None = None,
     landmarks: Any = None,
     landmark_weight: float = DEFAULT_LANDMARK_WEIGHT,
     n_epochs: int | None = None,
@@ -65,14 +69,17 @@ def continue_training(
     callback: Callback | None = None,
     joint_graph: bool = True,
 ) -> Continued:
-    """What `FittedUmap.fit_more` runs (see its docstring); ``fitted`` is not changed.
+    """What `FittedUmap.fit_more` runs (see its docstring), on the model's parts: its
+    ``encoder`` (on ``device``; a copy is trained), ``standardizer`` and ``config``, Adam's
+    ``optimizer_state`` at the end of its fit and the ``landmark_rows`` it kept (None after
+    `load`). Nothing given is changed.
 
     ``joint_graph=False`` builds the graph of the new rows alone (the landmarks then enter
     only through the penalty): the variant measured against in docs/benchmarks.md.
     """
-    cfg = fitted.config
-    x_new = _rows_of(data, "X", fitted.n_features)
-    x_old = _landmark_rows(fitted, landmarks)
+    cfg = config
+    x_new = _rows_of(data, "X", standardizer.n_features)
+    x_old = _landmark_rows(landmark_rows, landmarks, standardizer.n_features)
     _check_weight(landmark_weight)
     n_epochs = _check_optional_int(n_epochs, "n_epochs", 1)
     seed = _check_optional_int(seed, "seed", 0)
@@ -87,10 +94,8 @@ def continue_training(
     x = torch.cat([x_old, x_new]) if joint_graph else x_new
     check_enough_points(x.shape[0], cfg.n_neighbors)
     check_not_constant(x, "X")
-    device = fitted.device
-    standardizer = fitted.standardizer
     with torch_threads(cfg.threads):
-        encoder = copy.deepcopy(fitted.encoder)
+        encoder = copy.deepcopy(encoder)
         positions = _encode(encoder, standardizer, x_old, device)  # where the landmarks stay
         knn, _ = knn_stage(x, cfg, seed, device)  # the rule and the scaling of a fit
         graph = fuzzy_simplicial_set(knn).to(device)
@@ -99,7 +104,7 @@ def continue_training(
             encoder, standardizer(x_old.to(device)), positions, landmark_weight,
             torch.Generator(device=device).manual_seed(seed + 1),
         )
-        adam = AdamCarry(fitted.optimizer_state)
+        adam = AdamCarry(optimizer_state)
         losses = train_umap(
             encoder.train(), standardizer(x.to(device)), graph, a=a, b=b,
             n_epochs=n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size),
@@ -150,16 +155,16 @@ def _rows_of(data: Any, name: str, n_features: int) -> torch.Tensor:
     return x.cpu()
 
 
-def _landmark_rows(fitted: FittedUmap, landmarks: Any) -> torch.Tensor:
+def _landmark_rows(kept: torch.Tensor | None, landmarks: Any, n_features: int) -> torch.Tensor:
     if landmarks is not None:
-        return _rows_of(landmarks, "landmarks", fitted.n_features)
-    if fitted.landmark_rows is None:
+        return _rows_of(landmarks, "landmarks", n_features)
+    if kept is None:
         raise ValueError(
             "landmarks is None and this model keeps no sample of its training rows (it was "
             "loaded from a file, or fitted with keep_training_data=False): pass landmarks=, "
             "some of the rows it was trained on"
         )
-    return fitted.landmark_rows
+    return kept
 
 
 def _check_weight(weight: Any) -> None:
