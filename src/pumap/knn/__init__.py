@@ -1,4 +1,6 @@
-"""k-nearest-neighbour graphs: exact blocked search on any torch device, or NN-Descent.
+"""The k-NN searches: a checked float32 matrix in, a `KnnGraph` (each row's k nearest
+neighbours, self excluded: indices and distances) out; exact blocked search on any torch
+device, NN-Descent, or IVF.
 
 `exact_knn` and `nndescent_knn` check their input and search; `build_knn` picks the method
 for a fit (on input `Umap.fit` has checked). The modules: `base` (`KnnGraph`), `exact` (the

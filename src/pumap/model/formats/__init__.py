@@ -1,4 +1,5 @@
-"""The file containers pumap writes and reads: safetensors, GGUF and atomic writes.
+"""The file containers pumap writes and reads: metadata and tensors in, a safetensors or GGUF
+file out (written atomically), and back.
 
 `pumap.model.io` (model and weights files) and `pumap.training.checkpoint` (training
 checkpoints) build their files from these pieces; nothing here knows about models. Every
