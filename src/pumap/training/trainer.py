@@ -1,5 +1,5 @@
-"""Training the encoder: Adam on the UMAP loss (the PCA warm start before it:
-`pumap.training.warmstart`).
+"""Training the encoder: Adam on UMAP's clipped forces (`pumap.training.forces`), with the
+PCA warm start before it (`pumap.training.warmstart`).
 
 The step loop stays on the device: sampling, forward, loss and update issue no host
 synchronisation. The loss is read back once per epoch, for progress and for the NaN check.
@@ -20,13 +20,13 @@ from torch import nn
 from ..graph.fuzzy import FuzzyGraph
 from .checkpoint import Checkpointer, TrainingState, capture_state, restore_state
 from .distributed import Replica
+from .forces import edge_forces, force_objective
 from .loss import umap_loss
 from .optimizer_state import AdamCarry
 from .progress import progress_bar
 from .sampler import EdgeSampler
 
 log = logging.getLogger(__name__)
-
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def train_umap(
     optimizer_state: AdamCarry | None = None,
     repulsion_strength: float = 1.0,
 ) -> list[float]:
-    """Train ``encoder`` on the UMAP loss over ``graph``; return the mean loss of each epoch.
+    """Train ``encoder`` on UMAP's clipped forces over ``graph``; return each epoch's mean loss.
 
     ``x`` (the encoder's input) and ``graph`` must be on the encoder's device. The learning
     rate decays linearly to zero over the fit, as UMAP's own step size does.
@@ -296,7 +296,11 @@ def make_step_loss(
     generator: torch.Generator | None = None,
     repulsion_strength: float = 1.0,
 ) -> StepLoss:
-    """The loss of one step as a function of the sampled batch's index tensors.
+    """The objective of one step as a function of the sampled batch's index tensors.
+
+    Its value is the batch's UMAP loss (`pumap.training.loss.umap_loss`); its gradient is
+    that of UMAP's clipped forces (`pumap.training.forces.edge_forces`), which is what Adam
+    descends.
 
     ``points`` holds the ``batch_size`` heads then the ``batch_size`` tails of the positive
     edges; the negatives index into those rows. With ``embed_all`` every row of ``x`` is
@@ -332,15 +336,11 @@ def make_step_loss(
     def _batch_loss(
         emb: torch.Tensor, negative_head: torch.Tensor, negative_tail: torch.Tensor
     ) -> torch.Tensor:
-        return umap_loss(
-            emb[:batch_size],
-            emb[batch_size:],
-            _rows(emb, negative_head),
-            _rows(emb, negative_tail),
-            a,
-            b,
-            repulsion_strength,
-        )
+        y, heads, tails = emb.detach(), negative_head, negative_tail
+        ends = (y[:batch_size], y[batch_size:], _rows(y, heads), _rows(y, tails))
+        reported = umap_loss(*ends, a, b, repulsion_strength)
+        forces = edge_forces(y, batch_size, heads, tails, a, b, repulsion_strength)
+        return force_objective(emb, forces, batch_size, reported)
 
     if input_dropout > 0.0:
         if generator is None:
