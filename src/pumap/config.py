@@ -34,6 +34,15 @@ MAX_LEARNING_RATE = 1e30
 # of numba compilation first, and beats the exact search from ~57k points at d=784 and ~131k
 # at d=64 (2-core CPU); 80k keeps the worst slowdown either way near 2-2.5x.
 NNDESCENT_THRESHOLD = 80_000
+# Dense data of known width d: the exact search's time grows as n**2 (d + EXACT_SELECT_WIDTH),
+# the block products costing d per pair and the top-k selection about as much as 76 more
+# dimensions (fitted to bench_knn_scaling's 200,000-point runs: 72.7 s at d=64, 444 s at
+# d=784). `knn_method="auto"` keeps it while that cost is at most EXACT_COST_LIMIT, the cost
+# of ~30 s there, what a fresh NN-Descent pays: the crossover falls at ~52k points for d=784
+# and ~129k for d=64 (measured: 53k and 134k), and Fashion-MNIST's 60,000 x 784 gets
+# NN-Descent (61 s against 110 s for the exact search, recall 0.988; docs/benchmarks.md).
+EXACT_SELECT_WIDTH = 76
+EXACT_COST_LIMIT = 2.3e12
 # On CUDA and MPS, `knn_method="auto"` is exact up to this many points and IVF (`pumap.knn.ivf`)
 # above (NN-Descent for metrics IVF lacks). Not a measured crossover (no GPU was lent when it
 # was set): on an H200 the exact search took 0.2 s at 1e5 points and 18.4 s at 1e6 (d = 64),
@@ -135,8 +144,10 @@ class UmapConfig:
         data's leading principal axes (``n * refine_sketch_dims`` float32 numbers, plus the
         axes). ``None`` keeps the rows themselves (exact neighbour search, ``n * d`` numbers).
     knn_method : {"auto", "exact", "nndescent", "ivf"}
-        ``"auto"`` decides per device (`pumap.knn.choose_method`): on the CPU exact up to
-        ``NNDESCENT_THRESHOLD`` points and NN-Descent above; on CUDA and MPS exact up to
+        ``"auto"`` decides per device (`pumap.knn.choose_method`): on the CPU exact while
+        ``n**2 (d + 76)`` is at most ``2.3e12`` (about 52,000 points at d = 784, 129,000 at
+        d = 64; sparse input: up to ``NNDESCENT_THRESHOLD`` points) and NN-Descent above;
+        on CUDA and MPS exact up to
         ``GPU_EXACT_THRESHOLD`` points and IVF (`pumap.knn.ivf_search`, approximate, on the
         device) above. The method used and, for approximate ones, an estimate of its recall
         are in ``FittedUmap.knn_info``, the log and ``pumap info``.
@@ -196,7 +207,7 @@ class UmapConfig:
     )
     batch_size: int = option(65536, "positive edges per optimiser step", metavar="B")
     negative_sample_rate: int = option(5, "negative pairs per positive edge", metavar="R")
-    learning_rate: float = option(3e-3, "Adam's initial learning rate", metavar="LR")
+    learning_rate: float = option(1e-2, "Adam's initial learning rate", metavar="LR")
     hidden_layers: tuple[int, ...] = option(
         (128, 128), "widths of the encoder MLP's hidden layers", metavar="W,W",
         default_text="128,128",
