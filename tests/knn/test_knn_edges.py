@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -81,9 +83,19 @@ def test_far_from_origin_still_exact(rng: np.random.Generator) -> None:
     torch.testing.assert_close(near.distances, far.distances, atol=5e-3, rtol=1e-3)
 
 
-def test_auto_is_exact_up_to_the_threshold_and_nndescent_above(monkeypatch) -> None:
+def largest_exact_n(d: int) -> int:
+    """The largest n whose cost n**2 (d + EXACT_SELECT_WIDTH) stays within the limit."""
+    from pumap.config import EXACT_COST_LIMIT, EXACT_SELECT_WIDTH
+
+    n = math.isqrt(int(EXACT_COST_LIMIT // (d + EXACT_SELECT_WIDTH)))
+    while n * n * (d + EXACT_SELECT_WIDTH) > EXACT_COST_LIMIT:
+        n -= 1
+    return n
+
+
+@pytest.mark.parametrize("d", [4, 64, 784])
+def test_auto_is_exact_while_cheaper_than_nndescent_and_nndescent_above(monkeypatch, d) -> None:
     import pumap.knn.choose as choose_module
-    from pumap.config import NNDESCENT_THRESHOLD
     from pumap.knn import KnnGraph
 
     chosen: list[str] = []
@@ -94,7 +106,14 @@ def test_auto_is_exact_up_to_the_threshold_and_nndescent_above(monkeypatch) -> N
         return KnnGraph(torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, 1))
 
     monkeypatch.setattr(choose_module, "nndescent_search", fake_nndescent)
-    for n in (NNDESCENT_THRESHOLD, NNDESCENT_THRESHOLD + 1):
-        x = torch.empty(n, 1).expand(n, 4)  # only the shape is read: no n x 4 allocation
+    edge = largest_exact_n(d)
+    for n in (edge, edge + 1):
+        x = torch.empty(n, 1).expand(n, d)  # only the shape is read: no n x d allocation
         build_knn(x, 15, "euclidean", "auto", seed=0, device=torch.device("cpu"))
     assert chosen == ["exact", "nndescent"]
+
+
+def test_the_auto_crossover_follows_the_measured_ones() -> None:
+    """docs/benchmarks.md measured the crossover at ~53k points (d=784) and ~134k (d=64)."""
+    assert 45_000 <= largest_exact_n(784) <= 60_000
+    assert 115_000 <= largest_exact_n(64) <= 150_000

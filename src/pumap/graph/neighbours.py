@@ -34,7 +34,7 @@ def knn_stage(
 ) -> tuple[KnnGraph, dict[str, Any]]:
     """The k-NN graph, and what was done (`FittedUmap.knn_info`): the method, and for an
     approximate one its recall estimated on `KNN_RECALL_QUERIES` rows searched exactly."""
-    method = choose_method(x.shape[0], cfg.metric, cfg.knn_method, device)
+    method = choose_method(x.shape[0], cfg.metric, cfg.knn_method, device, x.shape[1])
     data = knn_input(x)
     if method != "nndescent":  # one copy on the device, for the search and the estimate
         data = data.to(device)

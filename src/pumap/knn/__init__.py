@@ -18,7 +18,7 @@ from .budget import (
     default_memory_budget,
     gpu_memory_budget,
 )
-from .choose import APPROXIMATE_METHODS, build_knn, choose_method
+from .choose import APPROXIMATE_METHODS, build_knn, choose_method, exact_is_cheaper
 from .exact import TopK, exact_knn, exact_search, knn_topk, pairwise_distances
 from .ivf import estimate_recall, ivf_search
 from .nndescent import nndescent_knn, nndescent_search
@@ -36,6 +36,7 @@ __all__ = [
     "choose_method",
     "default_memory_budget",
     "estimate_recall",
+    "exact_is_cheaper",
     "exact_knn",
     "exact_search",
     "gpu_memory_budget",

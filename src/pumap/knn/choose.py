@@ -6,7 +6,12 @@ import logging
 
 import torch
 
-from ..config import GPU_EXACT_THRESHOLD, NNDESCENT_THRESHOLD
+from ..config import (
+    EXACT_COST_LIMIT,
+    EXACT_SELECT_WIDTH,
+    GPU_EXACT_THRESHOLD,
+    NNDESCENT_THRESHOLD,
+)
 from ..metric_names import EXACT_METRICS
 from .base import KnnGraph
 from .exact import exact_search
@@ -18,11 +23,15 @@ log = logging.getLogger(__name__)
 APPROXIMATE_METHODS = ("nndescent", "ivf")
 
 
-def choose_method(n: int, metric: str, method: str, device: torch.device) -> str:
+def choose_method(
+    n: int, metric: str, method: str, device: torch.device, n_features: int | None = None
+) -> str:
     """The k-NN method a fit of ``n`` points on ``device`` uses for ``method``.
 
-    ``"auto"``: on the CPU, the exact search up to ``NNDESCENT_THRESHOLD`` points and
-    NN-Descent (pynndescent, CPU) above; on CUDA and MPS, the exact search up to
+    ``"auto"``: on the CPU, the exact search while its cost is at most a fresh NN-Descent's
+    (`exact_is_cheaper`: for ``n_features`` dimensions; up to ``NNDESCENT_THRESHOLD`` points
+    when the width is not given) and NN-Descent (pynndescent, CPU) above; on CUDA and MPS,
+    the exact search up to
     ``GPU_EXACT_THRESHOLD`` points and IVF on the device above (NN-Descent for a metric IVF
     does not support); NN-Descent always for a metric only pynndescent computes. Any other
     ``method`` is returned as it is, once checked against the metric.
@@ -45,7 +54,15 @@ def choose_method(n: int, metric: str, method: str, device: torch.device) -> str
         if n <= GPU_EXACT_THRESHOLD:
             return "exact"
         return "ivf" if metric in IVF_METRICS else "nndescent"
-    return "exact" if n <= NNDESCENT_THRESHOLD else "nndescent"
+    if n_features is None:
+        return "exact" if n <= NNDESCENT_THRESHOLD else "nndescent"
+    return "exact" if exact_is_cheaper(n, n_features) else "nndescent"
+
+
+def exact_is_cheaper(n: int, n_features: int) -> bool:
+    """Whether the CPU's exact search of ``n`` dense points is expected to beat a fresh
+    NN-Descent: ``n**2 (n_features + EXACT_SELECT_WIDTH) <= EXACT_COST_LIMIT``."""
+    return n * n * (n_features + EXACT_SELECT_WIDTH) <= EXACT_COST_LIMIT
 
 
 def build_knn(
@@ -65,7 +82,7 @@ def build_knn(
     `nndescent_knn` on anything else). ``precision`` is the exact search's (`exact_knn`);
     the others ignore it.
     """
-    method = choose_method(x.shape[0], metric, method, device)
+    method = choose_method(x.shape[0], metric, method, device, x.shape[1])
     log.info("k-NN graph: %s, k=%d, metric=%s, n=%d", method, k, metric, x.shape[0])
     if method == "exact":
         return exact_search(x, k, metric, device=device, precision=precision)
