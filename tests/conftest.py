@@ -2,7 +2,8 @@
 
 The MNIST tests read the test split (``t10k-*-idx?-ubyte.gz``) from the folder named by the
 environment variable ``PUMAP_MNIST_DIR``, else from ``../shared/data/mnist`` beside the
-repository; without it they are skipped.
+repository; without it they are skipped. The Fashion-MNIST tests read both splits from
+``$PUMAP_FMNIST_DIR``, else from where the Debian package ``dataset-fashion-mnist`` installs them.
 
 ``benchmarks/`` goes on ``sys.path`` so that tests import ``_metrics`` (the k-NN parity
 measures) from there: the benchmarks report the very numbers the tests check, from one module
@@ -26,6 +27,8 @@ if str(BENCHMARKS) not in sys.path:
 
 MNIST_ENV = "PUMAP_MNIST_DIR"
 DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
+FMNIST_ENV = "PUMAP_FMNIST_DIR"
+DEFAULT_FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 # No test may fail for being slow: a loaded machine is not a bug (per-test settings add to this).
 settings.register_profile("pumap", deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -67,4 +70,16 @@ def mnist_dir() -> Path:
     if not (folder / "t10k-images-idx3-ubyte.gz").is_file():
         how = f"(from ${MNIST_ENV})" if os.environ.get(MNIST_ENV) else f"(or set ${MNIST_ENV})"
         pytest.skip(f"MNIST test set not found in {folder} {how}")
+    return folder
+
+
+@pytest.fixture(scope="session")
+def fmnist_dir() -> Path:
+    named = os.environ.get(FMNIST_ENV)
+    folder = Path(named).expanduser() if named else DEFAULT_FMNIST_DIR
+    if not (folder / "train-images-idx3-ubyte.gz").is_file():
+        pytest.skip(
+            f"Fashion-MNIST not found in {folder} (apt-get install dataset-fashion-mnist, "
+            f"or set ${FMNIST_ENV})"
+        )
     return folder
