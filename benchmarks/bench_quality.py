@@ -291,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Fashion-MNIST is not in {FMNIST_DIR} (apt-get install dataset-fashion-mnist): "
               "skipped", file=sys.stderr)
         cases.remove("fmnist")
-    results = []
+    results, failures = [], []
     for seed in args.seeds:
         for case in cases:
             for method in methods:
@@ -301,9 +301,11 @@ def main(argv: list[str] | None = None) -> int:
                        args.mnist_dir, "--child", method, case, str(seed)]
                 done = subprocess.run(cmd, capture_output=True, text=True, check=False,
                                       env=dict(os.environ))
-                if done.returncode != 0:
+                if done.returncode != 0:  # e.g. killed for memory: say so, go on
                     print(done.stderr[-3000:], file=sys.stderr)
-                    return done.returncode
+                    failures.append(f"{method} {case} seed {seed}: exit status {done.returncode}")
+                    print(failures[-1], file=sys.stderr)
+                    continue
                 result = json.loads(done.stdout.strip().splitlines()[-1])
                 results.append(result)
                 print(json.dumps(result), file=sys.stderr)
@@ -315,7 +317,9 @@ def main(argv: list[str] | None = None) -> int:
     print(summarise(results))
     for mode in ("forward", "refine30", "refine100"):
         print(f"\n{against_umap_learn(results, mode)}")
-    return 0
+    for failure in failures:
+        print(f"failed: {failure}")
+    return 1 if failures else 0
 
 
 if __name__ == "__main__":
