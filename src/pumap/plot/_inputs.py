@@ -1,0 +1,50 @@
+"""Checks of what the plotting functions take: embeddings and per-point labels.
+
+Private helper of pumap.plot, shared by the static and the interactive plots and the frames.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+def embedding_of(obj: Any, argument: str) -> np.ndarray:
+    """The ``(n, 2)`` float64 points of a FittedUmap, tensor or array; errors name `argument`."""
+    from ..model.fitted import FittedUmap
+
+    if isinstance(getattr(obj, "fitted_", None), FittedUmap):  # a fitted ParametricUMAP
+        obj = obj.fitted_
+    if isinstance(obj, FittedUmap):
+        if obj.embedding is None:
+            raise ValueError(
+                f"{argument}: this FittedUmap has no embedding (it was loaded from a file saved "
+                "without include_embedding=True); pass fitted.transform(X) instead"
+            )
+        obj = obj.embedding
+    if hasattr(obj, "detach"):  # a torch tensor, on any device
+        obj = obj.detach().cpu().numpy()
+    xy = np.asarray(obj, dtype=np.float64)
+    if xy.ndim != 2 or xy.shape[1] != 2:
+        raise ValueError(f"{argument} must be a 2-D embedding of shape (n, 2), got {xy.shape}")
+    if xy.shape[0] == 0:
+        raise ValueError(f"{argument} has no points")
+    if not np.isfinite(xy).all():
+        raise ValueError(f"{argument} contains NaN or infinite values")
+    return xy
+
+
+def labels_of(labels: Any, n: int, argument: str, points_argument: str) -> np.ndarray | None:
+    """`labels` as a 1-D array of ``n`` entries (or None); errors name `argument`."""
+    if labels is None:
+        return None
+    if hasattr(labels, "detach"):
+        labels = labels.detach().cpu().numpy()
+    array = np.asarray(labels)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise ValueError(
+            f"{argument} must be 1-D with one entry per point of {points_argument} ({n}), "
+            f"got shape {array.shape}"
+        )
+    return array
