@@ -11,6 +11,8 @@ Every optional library is imported on first use, so ``import pumap.plot`` needs 
 
 from __future__ import annotations
 
+from .frame import to_frame, to_parquet
+from .interactive import HTML_SUFFIXES, MAX_INTERACTIVE_POINTS, interactive
 from .static import (
     MAX_AUTO_CLASSES,
     MAX_LEGEND_CLASSES,
@@ -25,14 +27,19 @@ from .static import (
 )
 
 __all__ = [
+    "HTML_SUFFIXES",
     "MAX_AUTO_CLASSES",
+    "MAX_INTERACTIVE_POINTS",
     "MAX_LEGEND_CLASSES",
     "PLOT_SUFFIXES",
     "RASTERIZE_ABOVE",
     "check_plot_path",
     "default_alpha",
     "default_point_size",
+    "interactive",
     "points",
     "require_matplotlib",
     "save_points",
+    "to_frame",
+    "to_parquet",
 ]
