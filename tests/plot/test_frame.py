@@ -8,11 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pd = pytest.importorskip("pandas")
-
 from pumap import Umap
 from pumap.plot import to_frame, to_parquet
 from pumap.plot.frame import nearest_training_rows
+
+pd = pytest.importorskip("pandas")
 
 
 def _brute_force(train: np.ndarray, points: np.ndarray, k: int, exclude_self: bool):

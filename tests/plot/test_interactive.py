@@ -1,4 +1,4 @@
-"""pumap.plot.interactive: the Bokeh figure's layers, legend, hover text, new points, the file.
+"""pumap.plot.interactive: the Plotly figure's layers, legend, hover text, new points, the file.
 
 What the page looks like in a browser is checked in test_browser.py; here, the figure's
 models and the HTML file (self-contained, written atomically).
@@ -13,11 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("bokeh")
-from bokeh.models import ColorBar, HoverTool, Legend
-
 from pumap import Umap
 from pumap.plot import interactive
+
+pytest.importorskip("plotly")
 
 
 @pytest.fixture(scope="module")
@@ -28,55 +27,50 @@ def fitted_and_data():
     return fitted, x, np.repeat(np.arange(3), 40)
 
 
-def _renderer(fig, name):
-    (found,) = [r for r in fig.renderers if r.name == name]
+def _trace(fig, name):
+    (found,) = [t for t in fig.data if t.name == name]
     return found
 
 
-def _points_of(renderer) -> np.ndarray:
-    data = renderer.data_source.data
-    return np.stack([np.asarray(data["x"]), np.asarray(data["y"])], axis=1)
+def _points_of(trace) -> np.ndarray:
+    return np.stack([np.asarray(trace.x), np.asarray(trace.y)], axis=1)
 
 
-def _tooltips(fig) -> list[list[tuple[str, str]]]:
-    return [tool.tooltips for tool in fig.tools if isinstance(tool, HoverTool)]
+def _legend(fig) -> list[str]:
+    return [t.name for t in fig.data if t.showlegend is not False]
 
 
 def test_one_layer_per_class_with_its_points_rows_and_legend(fitted_and_data) -> None:
     fitted, _, labels = fitted_and_data
     fig = interactive(fitted, labels, class_names=["zero", "one", "two"])
-    (legend,) = [r for r in fig.right if isinstance(r, Legend)]
-    assert [item.label.value for item in legend.items] == ["zero", "one", "two"]
+    assert _legend(fig) == ["zero", "one", "two"]
     for k, name in enumerate(["zero", "one", "two"]):
-        layer = _renderer(fig, name)
-        rows = np.asarray(layer.data_source.data["row"])
+        layer = _trace(fig, name)
+        assert layer.type == "scattergl"
+        rows = np.asarray(layer.customdata)
         np.testing.assert_array_equal(rows, np.flatnonzero(labels == k))
         np.testing.assert_allclose(_points_of(layer), fitted.embedding[rows], rtol=1e-6)
-    colours = {_renderer(fig, n).glyph.fill_color for n in ("zero", "one", "two")}
-    assert len(colours) == 3
-    assert _tooltips(fig) == [[("label", "$name"), ("row", "@row")]]
+        assert layer.hovertemplate.startswith("label: %{fullData.name}<br>row: %{customdata[0]}")
+    assert len({_trace(fig, n).marker.color for n in ("zero", "one", "two")}) == 3
 
 
 def test_new_rows_are_transformed_and_drawn_as_rings_on_top(fitted_and_data) -> None:
     fitted, x, labels = fitted_and_data
     fig = interactive(fitted, labels, new=x[:7] + 0.5, new_labels=labels[:7])
-    ring = fig.renderers[-1]
-    assert ring.name == "new points"
+    ring = fig.data[-1]
+    assert ring.name == "new points" and _legend(fig)[-1] == "new points"
     np.testing.assert_allclose(_points_of(ring), fitted.transform(x[:7] + 0.5), rtol=1e-6)
-    assert ring.glyph.fill_alpha == 0 and ring.glyph.line_width >= 2
-    assert list(ring.data_source.data["label"]) == [str(v) for v in labels[:7]]
-    colour = dict(zip(labels, [_renderer(fig, str(k)).glyph.fill_color for k in labels],
-                      strict=True))
-    assert list(ring.data_source.data["colour"]) == [colour[v] for v in labels[:7]]
-    assert ("label", "@label") in _tooltips(fig)[-1]
-    (legend,) = [r for r in fig.right if isinstance(r, Legend)]
-    assert legend.items[-1].label.value == "new points"
+    assert ring.marker.symbol == "circle-open" and ring.marker.line.width >= 2
+    assert list(ring.text) == [str(v) for v in labels[:7]]
+    colour = {k: _trace(fig, str(k)).marker.color for k in range(3)}
+    assert list(ring.marker.color) == [colour[v] for v in labels[:7]]
+    assert ring.hovertemplate.startswith("label: %{text}")
 
 
 def test_new_embedding_is_drawn_as_given() -> None:
     xy = np.random.default_rng(1).normal(size=(30, 2))
     fig = interactive(xy, new=xy[:3] * 2)
-    np.testing.assert_allclose(_points_of(fig.renderers[-1]), xy[:3] * 2, rtol=1e-6)
+    np.testing.assert_allclose(_points_of(fig.data[-1]), xy[:3] * 2, rtol=1e-6)
 
 
 def test_continuous_labels_get_a_colour_bar_and_hover_columns() -> None:
@@ -84,13 +78,14 @@ def test_continuous_labels_get_a_colour_bar_and_hover_columns() -> None:
     xy, value = rng.normal(size=(200, 2)), rng.random(200)
     fig = interactive(xy, value, hover={"word": np.array(["a", "b"])[np.arange(200) % 2],
                                         "score": np.arange(200.0)})
-    assert any(isinstance(r, ColorBar) for r in fig.right)
-    assert not any(isinstance(r, Legend) for r in fig.right)
-    data = fig.renderers[0].data_source.data
-    np.testing.assert_allclose(data["label"], value)
-    assert list(data["word"][:3]) == ["a", "b", "a"]
-    assert _tooltips(fig) == [[("label", "@label"), ("row", "@row"), ("word", "@{word}"),
-                               ("score", "@{score}")]]
+    (layer,) = fig.data
+    assert layer.marker.showscale and _legend(fig) == []
+    np.testing.assert_allclose(layer.marker.color, value)
+    custom = np.asarray(layer.customdata)
+    assert custom[:3].tolist() == [[0, "a", 0.0], [1, "b", 1.0], [2, "a", 2.0]]
+    assert layer.hovertemplate == ("label: %{marker.color:.4g}<br>row: %{customdata[0]}"
+                                   "<br>word: %{customdata[1]}<br>score: %{customdata[2]}"
+                                   "<extra></extra>")
 
 
 def test_page_is_self_contained_and_replaces_the_old_file(tmp_path: Path) -> None:
@@ -100,13 +95,13 @@ def test_page_is_self_contained_and_replaces_the_old_file(tmp_path: Path) -> Non
     assert interactive(xy, np.arange(50) % 2, path=path, title="my map") is not None
     html = path.read_text()
     assert "<title>my map</title>" in html
-    assert "Bokeh" in html and len(html) > 500_000  # bokeh's JavaScript is inlined
+    assert "plotly.js" in html and len(html) > 1_000_000  # plotly.js is inlined
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=", html)  # nothing to fetch
     assert list(tmp_path.iterdir()) == [path]
 
 
 def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
-    import bokeh.embed
+    import plotly.graph_objects as go
 
     path = tmp_path / "map.html"
     path.write_text("old")
@@ -114,7 +109,7 @@ def test_a_failed_write_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
     def broken(*args, **kwargs):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(bokeh.embed, "file_html", broken)
+    monkeypatch.setattr(go.Figure, "to_html", broken)
     with pytest.raises(RuntimeError, match="disk full"):
         interactive(np.zeros((3, 2)), path=path)
     assert path.read_text() == "old"
@@ -147,8 +142,8 @@ def test_new_rows_must_match_the_model(fitted_and_data) -> None:
         interactive(fitted, new=np.zeros((3, 4)))
 
 
-def test_missing_bokeh_names_the_extra(monkeypatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, "bokeh", None)
+def test_missing_plotly_names_the_extra(monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setitem(sys.modules, "plotly", None)
     with pytest.raises(ImportError, match=r'pip install "pumap\[interactive\]"'):
         interactive(np.zeros((3, 2)), path=tmp_path / "p.html")
     assert not (tmp_path / "p.html").exists()

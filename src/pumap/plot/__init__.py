@@ -1,7 +1,7 @@
 """Pictures of 2-D embeddings and hand-offs to the viewers people use.
 
 - static: `points` draws on a matplotlib Axes, `save_points` writes PNG/SVG/PDF (extra ``plot``);
-- interactive: `interactive` writes one self-contained HTML page (Bokeh, WebGL; extra
+- interactive: `interactive` writes one self-contained HTML page (Plotly, WebGL; extra
   ``interactive``);
 - frames: `to_frame` and `to_parquet` hand the points (label, new-point flag, nearest training
   rows) to pandas, datamapplot, embedding-atlas and the like.

@@ -1,17 +1,19 @@
 """One self-contained HTML page of an embedding that pans, zooms and tells what each point is.
 
-`interactive` draws with Bokeh (``pip install "pumap[interactive]"``): WebGL output, and
-Bokeh's JavaScript inlined in the file, so the page opens offline and can be mailed. Classes
-get one layer each with a legend entry (click it to hide the class), numbers a colour bar; the
-hover text names the label, the row id and any extra columns; new points (``new=``) are drawn
-as rings on top of the training map. Bokeh was chosen over Plotly's WebGL scatter by size and
-speed: see docs/benchmarks.md ("Interactive pages").
+`interactive` draws with Plotly's WebGL scatter (``scattergl``; ``pip install
+"pumap[interactive]"``) and inlines plotly.js in the file, so the page opens offline and can
+be mailed. Classes get one layer each with a legend entry (click it to hide the class),
+numbers a colour bar; the hover text names the label, the row id and any extra columns; new
+points (``new=``) are drawn as rings on top of the training map. Plotly was chosen over Bokeh
+(WebGL, inline resources) by time to first paint at a million points (4x faster, though the
+file is 1.7x larger): see docs/benchmarks.md ("Interactive pages").
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from html import escape
 from pathlib import Path
 from typing import Any
 
@@ -31,15 +33,20 @@ MAX_INTERACTIVE_POINTS = 2_000_000
 UNLABELLED = "#1f77b4"
 NEW_UNLABELLED = "#ff7f0e"
 NEW_NAME = "new points"
+PLOTLY_CONFIG = {"scrollZoom": True, "displaylogo": False}
+TAB20 = ("#1f77b4", "#aec7e8", "#ff7f0e", "#ffbb78", "#2ca02c", "#98df8a", "#d62728", "#ff9896",
+         "#9467bd", "#c5b0d5", "#8c564b", "#c49c94", "#e377c2", "#f7b6d2", "#7f7f7f", "#c7c7c7",
+         "#bcbd22", "#dbdb8d", "#17becf", "#9edae5")
+"""matplotlib's tab20, so that the page and `pumap.plot.points` colour classes alike."""
 
 
-def require_bokeh() -> Any:
-    """Import bokeh, or raise an ImportError that names the ``interactive`` extra."""
+def require_plotly() -> Any:
+    """Import plotly, or raise an ImportError that names the ``interactive`` extra."""
     try:
-        import bokeh
+        import plotly
     except ImportError as exc:
-        raise ImportError(f"pumap.plot.interactive needs bokeh: {INSTALL_HINT}") from exc
-    return bokeh
+        raise ImportError(f"pumap.plot.interactive needs plotly: {INSTALL_HINT}") from exc
+    return plotly
 
 
 def default_pixel_size(n: int) -> float:
@@ -63,7 +70,7 @@ def interactive(
     height: int = 700,
     max_points: int | None = MAX_INTERACTIVE_POINTS,
 ) -> Any:
-    """Draw an embedding as an interactive Bokeh figure and write it to one HTML file.
+    """Draw an embedding as an interactive Plotly figure and write it to one HTML file.
 
     Parameters
     ----------
@@ -94,24 +101,24 @@ def interactive(
     width, height : int
         Size of the plot in pixels.
     max_points : int or None
-        Refuse more points than this (the page's cost grows with them: about 27 MB and 1 GB
-        of memory to build at a million); None for no cap.
+        Refuse more points than this (the page's cost grows with them: about 22 MB, and a
+        minute to draw in a browser without a GPU, at a million); None for no cap.
 
     Returns
     -------
-    bokeh.plotting.figure
-        The figure (``bokeh.io.show(fig)`` shows it in a notebook). Its renderers are named
-        after the classes, and ``"new points"`` for the rings.
+    plotly.graph_objects.Figure
+        The figure (``fig.show()`` in a notebook). Its traces are named after the classes
+        (``"points"`` for unlabelled or continuous labels), and ``"new points"`` for the rings.
 
     Raises
     ------
     ImportError
-        If bokeh is not installed.
+        If plotly is not installed.
     ValueError
         If an embedding, label or hover column has the wrong shape, an option is out of
         range, or there are more than `max_points` points.
     """
-    require_bokeh()
+    require_plotly()
     xy = embedding_of(fitted_or_embedding, "fitted_or_embedding")
     n = xy.shape[0]
     new_xy = None if new is None else _new_embedding(fitted_or_embedding, new)
@@ -147,14 +154,12 @@ def interactive(
 
 
 def write_html(figure: Any, path: str | Path, title: str) -> Path:
-    """Write a Bokeh `figure` as one HTML file with Bokeh's JavaScript inlined (atomically)."""
-    from bokeh.embed import file_html
-    from bokeh.resources import INLINE
-
+    """Write a Plotly `figure` as one HTML file with plotly.js inlined (atomically)."""
     from ..model.formats.atomic import atomic_write
 
     path = Path(path)
-    html = file_html(figure, INLINE, title)
+    html = figure.to_html(include_plotlyjs=True, full_html=True, config=PLOTLY_CONFIG)
+    html = html.replace("<head>", f"<head><title>{escape(title)}</title>", 1)
     atomic_write(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     log.info("wrote interactive plot to %s", path)
     return path
@@ -194,117 +199,107 @@ def _hover_columns(hover: Any, n: int) -> dict[str, np.ndarray]:
 
 
 def _figure(title: str | None, width: int, height: int) -> Any:
-    from bokeh.plotting import figure
+    import plotly.graph_objects as go
 
-    fig = figure(title=title, width=width, height=height, output_backend="webgl",
-                 match_aspect=True, tools="pan,wheel_zoom,box_zoom,reset,save",
-                 active_scroll="wheel_zoom")
-    fig.xaxis.visible = False
-    fig.yaxis.visible = False
-    fig.grid.visible = False
+    fig = go.Figure()
+    hidden = {"visible": False, "showgrid": False, "zeroline": False}
+    fig.update_layout(title=title, width=width, height=height, template="plotly_white",
+                      xaxis=hidden, yaxis={**hidden, "scaleanchor": "x", "scaleratio": 1},
+                      legend={"itemsizing": "constant"}, hovermode="closest",
+                      margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
     return fig
 
 
 def _draw(fig: Any, xy: np.ndarray, lab: np.ndarray | None, new_xy: np.ndarray | None,
           new_lab: np.ndarray | None, columns: dict[str, np.ndarray], kind: str,
           class_names: Any, size: float, alpha: float) -> None:
-    """Add the layers, the legend or colour bar, and the hover tools to `fig`."""
-    from bokeh.models import ColumnDataSource, HoverTool, Legend, LegendItem
+    """Add the point layers (one per class), the colour bar and the new points to `fig`."""
+    import plotly.graph_objects as go
 
-    extra = [(name, f"@{{{name}}}") for name in columns]
     n = xy.shape[0]
     both = None if lab is None else lab if new_lab is None else np.concatenate([lab, new_lab])
-    layers: list[Any] = []
-    items: list[Any] = []
-    new_colour: Any = NEW_UNLABELLED
+    extra = "".join(f"<br>{name}: %{{customdata[{i + 1}]}}" for i, name in enumerate(columns))
+    marker = {"size": size, "opacity": alpha}
+    new_marker: dict[str, Any] = {"color": NEW_UNLABELLED}
+    new_text = None
     if both is not None and _is_categorical(both, kind, class_names):
         if both.dtype.kind == "f" and _integral(both):
             both = both.astype(np.int64)
         classes, codes = np.unique(both, return_inverse=True)
         codes = codes.reshape(-1)
         palette = np.asarray(_palette(len(classes)))
-        for k, label in enumerate(classes):
+        names = np.array([_class_name(c, class_names) for c in classes], dtype=object)
+        for k, name in enumerate(names):
             rows = np.flatnonzero(codes[:n] == k)
-            if rows.size == 0:
-                continue
-            name = _class_name(label, class_names)
-            source = ColumnDataSource(_data(xy, rows, columns))
-            layers.append(fig.scatter("x", "y", source=source, size=size, color=palette[k],
-                                      alpha=alpha, name=name))
-            items.append(LegendItem(label=name, renderers=[layers[-1]]))
-        tooltips = [("label", "$name"), ("row", "@row"), *extra]
+            if rows.size:
+                fig.add_trace(go.Scattergl(
+                    **_xy(xy, rows), customdata=_custom(rows, columns), mode="markers",
+                    name=name, marker={**marker, "color": palette[k]},
+                    hovertemplate=f"label: %{{fullData.name}}<br>row: %{{customdata[0]}}{extra}"
+                                  "<extra></extra>"))
         if new_lab is not None:
-            new_colour = palette[codes[n:]].tolist()
-            new_text = np.array([_class_name(c, class_names) for c in classes])[codes[n:]]
+            new_marker["color"] = palette[codes[n:]]
+            new_text = names[codes[n:]]
     elif both is not None:
         if both.dtype.kind not in "biuf":
             raise ValueError(f"continuous labels must be numbers, got {both.dtype} values "
                              f"such as {both[0]!r}")
-        mapper = _colour_bar(fig, both.astype(np.float64))
-        data = _data(xy, np.arange(n), columns)
-        data["label"] = lab.astype(np.float64)
-        layers.append(fig.scatter("x", "y", source=ColumnDataSource(data), size=size,
-                                  alpha=alpha, color={"field": "label", "transform": mapper},
-                                  name="points"))
-        tooltips = [("label", "@label"), ("row", "@row"), *extra]
+        values = both.astype(np.float64)
+        finite = values[np.isfinite(values)]
+        scale = {"colorscale": "Viridis", "cmin": float(finite.min()) if finite.size else 0.0,
+                 "cmax": float(finite.max()) if finite.size else 1.0}
+        rows = np.arange(n)
+        fig.add_trace(go.Scattergl(
+            **_xy(xy, rows), customdata=_custom(rows, columns), mode="markers", name="points",
+            marker={**marker, **scale, "color": values[:n], "showscale": True,
+                    "colorbar": {"thickness": 12}},
+            hovertemplate=f"label: %{{marker.color:.4g}}<br>row: %{{customdata[0]}}{extra}"
+                          "<extra></extra>", showlegend=False))
         if new_lab is not None:
-            new_colour = {"field": "label", "transform": mapper}
-            new_text = new_lab.astype(np.float64)
+            new_marker.update(scale, color=values[n:])
+            new_text = values[n:]
     else:
-        layers.append(fig.scatter("x", "y", source=ColumnDataSource(_data(xy, np.arange(n),
-                                                                          columns)),
-                                  size=size, color=UNLABELLED, alpha=alpha, name="points"))
-        tooltips = [("row", "@row"), *extra]
-    fig.add_tools(HoverTool(renderers=layers, tooltips=tooltips))
+        rows = np.arange(n)
+        fig.add_trace(go.Scattergl(
+            **_xy(xy, rows), customdata=_custom(rows, columns), mode="markers", name="points",
+            marker={**marker, "color": UNLABELLED}, showlegend=False,
+            hovertemplate=f"row: %{{customdata[0]}}{extra}<extra></extra>"))
     if new_xy is not None:
-        data = {"x": new_xy[:, 0], "y": new_xy[:, 1], "row": np.arange(new_xy.shape[0])}
-        new_tips = [("new point", "@row")]
-        if new_lab is not None:
-            data["label"] = new_text
-            new_tips.insert(0, ("label", "@label"))
-        if isinstance(new_colour, list):
-            data["colour"] = np.array(new_colour)
-            new_colour = "colour"
-        ring = fig.scatter("x", "y", source=ColumnDataSource(data), size=max(3 * size, 9),
-                           fill_alpha=0.0, line_width=2, line_color=new_colour, name=NEW_NAME)
-        fig.add_tools(HoverTool(renderers=[ring], tooltips=new_tips))
-        items.append(LegendItem(label=NEW_NAME, renderers=[ring]))
-    if items:
-        legend = Legend(items=items, click_policy="hide", location="top_left")
-        fig.add_layout(legend, "right")
+        rows = np.arange(new_xy.shape[0])
+        label = "" if new_text is None else "label: %{text}<br>"
+        fig.add_trace(go.Scattergl(
+            **_xy(new_xy, rows), mode="markers", name=NEW_NAME, customdata=rows,
+            text=None if new_text is None else [str(t) for t in new_text],
+            marker={**new_marker, "size": max(3 * size, 9), "symbol": "circle-open",
+                    "line": {"width": 2}},
+            hovertemplate=f"{label}new point: %{{customdata}}<extra></extra>"))
 
 
-def _data(xy: np.ndarray, rows: np.ndarray, columns: dict[str, np.ndarray]) -> dict[str, Any]:
-    """The columns of one layer: float32 x and y, the int32 row id, the hover columns."""
-    data: dict[str, Any] = {"x": xy[rows, 0].astype(np.float32),
-                            "y": xy[rows, 1].astype(np.float32),
-                            "row": rows.astype(np.int32)}
-    for name, values in columns.items():
-        data[name] = values[rows] if values.dtype.kind in "biuf" else values[rows].tolist()
-    return data
+def _xy(xy: np.ndarray, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """float32 x and y of `rows` (plotly writes them as binary, 8 bytes a point)."""
+    return {"x": xy[rows, 0].astype(np.float32), "y": xy[rows, 1].astype(np.float32)}
+
+
+def _custom(rows: np.ndarray, columns: dict[str, np.ndarray]) -> np.ndarray:
+    """The hover columns of `rows`, the row id first: int32 alone, else a 2-D array."""
+    if not columns:
+        return rows.astype(np.int32)
+    parts = [rows, *(values[rows] for values in columns.values())]
+    if all(p.dtype.kind in "biuf" for p in parts):
+        return np.stack([p.astype(np.float64) for p in parts], axis=1)
+    return np.stack([p.astype(object) for p in parts], axis=1)
 
 
 def _palette(k: int) -> list[str]:
-    """`k` class colours: matplotlib's tab10 / tab20 (Bokeh's Category10 / 20), else Turbo."""
-    from bokeh.palettes import Category10_10, Category20_20, Turbo256
+    """`k` class colours: matplotlib's tab10 (plotly's D3) / tab20, else samples of Turbo."""
+    from plotly.colors import qualitative, sample_colorscale
 
     if k <= 10:
-        return list(Category10_10[:k])
+        return list(qualitative.D3[:k])
     if k <= 20:
-        return list(Category20_20[:k])
-    return [Turbo256[int(i)] for i in np.linspace(0, 255, k)]
-
-
-def _colour_bar(fig: Any, values: np.ndarray) -> Any:
-    from bokeh.models import ColorBar, LinearColorMapper
-    from bokeh.palettes import Viridis256
-
-    finite = values[np.isfinite(values)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-    mapper = LinearColorMapper(palette=Viridis256, low=lo, high=hi)
-    fig.add_layout(ColorBar(color_mapper=mapper, width=12), "right")
-    return mapper
+        return list(TAB20[:k])
+    return sample_colorscale("Turbo", list(np.linspace(0.0, 1.0, k)))
 
 
 __all__ = ["HTML_SUFFIXES", "MAX_AUTO_CLASSES", "MAX_INTERACTIVE_POINTS", "interactive",
-           "require_bokeh", "write_html"]
+           "require_plotly", "write_html"]
