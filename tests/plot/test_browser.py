@@ -46,14 +46,8 @@ def _page_data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return xy, labels, centres[1] + rng.normal(scale=0.5, size=(4, 2))
 
 
-@pytest.fixture(scope="module")
-def page(tmp_path_factory):
-    """The page of `_page_data`, opened offline; yields (page, refused requests, labels)."""
-    xy, labels, new = _page_data()
-    path = tmp_path_factory.mktemp("page") / "map.html"
-    interactive(xy, labels, hover={"code": np.arange(900) * 10}, new=new,
-                new_labels=["beta"] * 4, path=path, width=700, height=600)
-    refused: list[str] = []
+def _open(pw, path: Path, refused: list[str]):
+    """A tab of an offline Chromium showing `path`, refusing (and recording) remote requests."""
 
     def refuse(route) -> None:
         if route.request.url.startswith(("file:", "data:", "blob:")):
@@ -62,18 +56,50 @@ def page(tmp_path_factory):
             refused.append(route.request.url)
             route.abort()
 
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        context = browser.new_context(viewport={"width": 1000, "height": 700})
-        context.set_offline(True)
-        context.route("**/*", refuse)
-        tab = context.new_page()
-        tab.set_default_timeout(TIMEOUT_MS)
-        tab.goto(path.as_uri())
-        tab.wait_for_function(f"() => {{ const g = {PLOT}; return g && g._fullLayout "
-                              "&& g._fullData && g._fullData.length > 0 }")
-        yield tab, refused, labels
-        browser.close()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    context = browser.new_context(viewport={"width": 1000, "height": 700})
+    context.set_offline(True)
+    context.route("**/*", refuse)
+    tab = context.new_page()
+    tab.set_default_timeout(TIMEOUT_MS)
+    tab.goto(path.as_uri())
+    tab.wait_for_function(f"() => {{ const g = {PLOT}; return g && g._fullLayout "
+                          "&& g._fullData && g._fullData.length > 0 }")
+    return browser, tab
+
+
+@pytest.fixture(scope="module")
+def pw():
+    """One playwright driver for the module (the sync API allows one at a time)."""
+    with sync_api.sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def page(pw, tmp_path_factory):
+    """The page of `_page_data`, opened offline; yields (page, refused requests, labels)."""
+    xy, labels, new = _page_data()
+    path = tmp_path_factory.mktemp("page") / "map.html"
+    interactive(xy, labels, hover={"code": np.arange(900) * 10}, new=new,
+                new_labels=["beta"] * 4, path=path, width=700, height=600)
+    refused: list[str] = []
+    browser, tab = _open(pw, path, refused)
+    yield tab, refused, labels
+    browser.close()
+
+
+def _hover_text(tab, x: float, y: float) -> str:
+    """The hover box's text, spaces removed, after moving the mouse onto data point (x, y)."""
+    px, py = _screen_position(tab, x, y)
+    tab.mouse.move(px - 40, py - 40)
+    tab.mouse.move(px, py)
+    text = ""
+    for _ in range(50):
+        text = " ".join(tab.locator(".hoverlayer .hovertext").all_text_contents())
+        if text:
+            break
+        tab.wait_for_timeout(200)
+    return text.replace(" ", "")
 
 
 def _frame_box(tab) -> tuple[int, int, int, int]:
@@ -131,15 +157,22 @@ def test_the_legend_names_the_classes(page) -> None:
 
 def test_hovering_a_point_shows_its_label_and_row(page) -> None:
     tab, _, labels = page
-    px, py = _screen_position(tab, *_page_data()[0][LONE])
-    tab.mouse.move(px - 40, py - 40)
-    tab.mouse.move(px, py)
-    text = ""
-    for _ in range(50):
-        text = " ".join(tab.locator(".hoverlayer .hovertext").all_text_contents())
-        if text:
-            break
-        tab.wait_for_timeout(200)
-    text = text.replace(" ", "")
+    text = _hover_text(tab, *_page_data()[0][LONE])
     assert f"label:{labels[LONE]}" in text
     assert f"row:{LONE}" in text and f"code:{LONE * 10}" in text
+
+
+def test_hover_without_extra_columns_and_on_a_new_point(pw, tmp_path: Path) -> None:
+    xy, labels, _ = _page_data()
+    path = tmp_path / "plain.html"
+    interactive(xy, labels, new=[[16.0, -6.0]], new_labels=["gamma"], path=path)
+    refused: list[str] = []
+    browser, tab = _open(pw, path, refused)
+    on_point = _hover_text(tab, *xy[LONE])
+    tab.mouse.move(1, 1)
+    tab.wait_for_timeout(300)
+    on_new = _hover_text(tab, 16.0, -6.0)
+    browser.close()
+    assert refused == []
+    assert f"label:{labels[LONE]}" in on_point and f"row:{LONE}" in on_point
+    assert "label:gamma" in on_new and "newpoint:0" in on_new

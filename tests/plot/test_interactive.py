@@ -50,7 +50,7 @@ def test_one_layer_per_class_with_its_points_rows_and_legend(fitted_and_data) ->
         rows = np.asarray(layer.customdata)
         np.testing.assert_array_equal(rows, np.flatnonzero(labels == k))
         np.testing.assert_allclose(_points_of(layer), fitted.embedding[rows], rtol=1e-6)
-        assert layer.hovertemplate.startswith("label: %{fullData.name}<br>row: %{customdata[0]}")
+        assert layer.hovertemplate == "label: %{fullData.name}<br>row: %{customdata}<extra></extra>"
     assert len({_trace(fig, n).marker.color for n in ("zero", "one", "two")}) == 3
 
 

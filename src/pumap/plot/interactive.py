@@ -218,6 +218,8 @@ def _draw(fig: Any, xy: np.ndarray, lab: np.ndarray | None, new_xy: np.ndarray |
 
     n = xy.shape[0]
     both = None if lab is None else lab if new_lab is None else np.concatenate([lab, new_lab])
+    # customdata is the row id alone (1-D) without hover columns, else [row, *columns] per point
+    row = "%{customdata[0]}" if columns else "%{customdata}"
     extra = "".join(f"<br>{name}: %{{customdata[{i + 1}]}}" for i, name in enumerate(columns))
     marker = {"size": size, "opacity": alpha}
     new_marker: dict[str, Any] = {"color": NEW_UNLABELLED}
@@ -235,7 +237,7 @@ def _draw(fig: Any, xy: np.ndarray, lab: np.ndarray | None, new_xy: np.ndarray |
                 fig.add_trace(go.Scattergl(
                     **_xy(xy, rows), customdata=_custom(rows, columns), mode="markers",
                     name=name, marker={**marker, "color": palette[k]},
-                    hovertemplate=f"label: %{{fullData.name}}<br>row: %{{customdata[0]}}{extra}"
+                    hovertemplate=f"label: %{{fullData.name}}<br>row: {row}{extra}"
                                   "<extra></extra>"))
         if new_lab is not None:
             new_marker["color"] = palette[codes[n:]]
@@ -253,7 +255,7 @@ def _draw(fig: Any, xy: np.ndarray, lab: np.ndarray | None, new_xy: np.ndarray |
             **_xy(xy, rows), customdata=_custom(rows, columns), mode="markers", name="points",
             marker={**marker, **scale, "color": values[:n], "showscale": True,
                     "colorbar": {"thickness": 12}},
-            hovertemplate=f"label: %{{marker.color:.4g}}<br>row: %{{customdata[0]}}{extra}"
+            hovertemplate=f"label: %{{marker.color:.4g}}<br>row: {row}{extra}"
                           "<extra></extra>", showlegend=False))
         if new_lab is not None:
             new_marker.update(scale, color=values[n:])
@@ -263,7 +265,7 @@ def _draw(fig: Any, xy: np.ndarray, lab: np.ndarray | None, new_xy: np.ndarray |
         fig.add_trace(go.Scattergl(
             **_xy(xy, rows), customdata=_custom(rows, columns), mode="markers", name="points",
             marker={**marker, "color": UNLABELLED}, showlegend=False,
-            hovertemplate=f"row: %{{customdata[0]}}{extra}<extra></extra>"))
+            hovertemplate=f"row: {row}{extra}<extra></extra>"))
     if new_xy is not None:
         rows = np.arange(new_xy.shape[0])
         label = "" if new_text is None else "label: %{text}<br>"
