@@ -48,3 +48,20 @@ def labels_of(labels: Any, n: int, argument: str, points_argument: str) -> np.nd
             f"got shape {array.shape}"
         )
     return array
+
+
+def new_embedding_of(model: Any, new: Any) -> np.ndarray:
+    """The ``(m, 2)`` embedding of `new`: ``model.transform(new)`` when `new` is rows of the
+    model's features, else `new` itself (checked as `embedding_of`); errors name ``new``."""
+    fitted = getattr(model, "fitted_", model)
+    n_features = getattr(fitted, "n_features", None)
+    if hasattr(fitted, "transform") and n_features is not None:
+        shape = getattr(new, "shape", None) or np.shape(new)
+        if len(shape) == 2 and (shape[1] == n_features or shape[1] != 2):
+            if shape[1] != n_features:
+                raise ValueError(
+                    f"new must have the model's {n_features} features (or be a 2-D "
+                    f"embedding), got shape {tuple(shape)}"
+                )
+            new = fitted.transform(new)
+    return embedding_of(new, "new")

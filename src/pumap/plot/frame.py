@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ._inputs import embedding_of, labels_of
-from .interactive import INSTALL_HINT, _new_embedding
+from ._inputs import embedding_of, labels_of, new_embedding_of
+from .interactive import INSTALL_HINT
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,7 @@ def to_frame(
     pandas = require_pandas()
     xy = embedding_of(fitted_or_embedding, "fitted_or_embedding")
     n = xy.shape[0]
-    new_xy = np.zeros((0, 2)) if new is None else _new_embedding(fitted_or_embedding, new)
+    new_xy = np.zeros((0, 2)) if new is None else new_embedding_of(fitted_or_embedding, new)
     m = new_xy.shape[0]
     lab = labels_of(labels, n, "labels", "fitted_or_embedding")
     if new_labels is not None and new is None:

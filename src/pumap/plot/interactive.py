@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._colours import MAX_AUTO_CLASSES, _class_name, _integral, _is_categorical
-from ._inputs import embedding_of, labels_of
+from ._inputs import embedding_of, labels_of, new_embedding_of
 from .static import default_alpha
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ def interactive(
     require_plotly()
     xy = embedding_of(fitted_or_embedding, "fitted_or_embedding")
     n = xy.shape[0]
-    new_xy = None if new is None else _new_embedding(fitted_or_embedding, new)
+    new_xy = None if new is None else new_embedding_of(fitted_or_embedding, new)
     m = 0 if new_xy is None else new_xy.shape[0]
     lab = labels_of(labels, n, "labels", "fitted_or_embedding")
     new_lab = None
@@ -163,22 +163,6 @@ def write_html(figure: Any, path: str | Path, title: str) -> Path:
     atomic_write(path, lambda tmp: tmp.write_text(html, encoding="utf-8"))
     log.info("wrote interactive plot to %s", path)
     return path
-
-
-def _new_embedding(model: Any, new: Any) -> np.ndarray:
-    """The ``(m, 2)`` embedding of `new`: transformed when it is a model's rows."""
-    fitted = getattr(model, "fitted_", model)
-    n_features = getattr(fitted, "n_features", None)
-    if hasattr(fitted, "transform") and n_features is not None:
-        shape = getattr(new, "shape", None) or np.shape(new)
-        if len(shape) == 2 and (shape[1] == n_features or shape[1] != 2):
-            if shape[1] != n_features:
-                raise ValueError(
-                    f"new must have the model's {n_features} features (or be a 2-D "
-                    f"embedding), got shape {tuple(shape)}"
-                )
-            new = fitted.transform(new)
-    return embedding_of(new, "new")
 
 
 def _hover_columns(hover: Any, n: int) -> dict[str, np.ndarray]:
