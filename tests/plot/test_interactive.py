@@ -52,6 +52,7 @@ def test_one_layer_per_class_with_its_points_rows_and_legend(fitted_and_data) ->
         np.testing.assert_allclose(_points_of(layer), fitted.embedding[rows], rtol=1e-6)
         assert layer.hovertemplate == "label: %{fullData.name}<br>row: %{customdata}<extra></extra>"
     assert len({_trace(fig, n).marker.color for n in ("zero", "one", "two")}) == 3
+    assert fig.layout.dragmode == "pan" and fig.layout.yaxis.scaleanchor == "x"
 
 
 def test_new_rows_are_transformed_and_drawn_as_rings_on_top(fitted_and_data) -> None:
@@ -95,6 +96,7 @@ def test_page_is_self_contained_and_replaces_the_old_file(tmp_path: Path) -> Non
     assert interactive(xy, np.arange(50) % 2, path=path, title="my map") is not None
     html = path.read_text()
     assert "<title>my map</title>" in html
+    assert '"scrollZoom": true' in html  # the wheel zooms; dragging pans (layout.dragmode)
     assert "plotly.js" in html and len(html) > 1_000_000  # plotly.js is inlined
     assert not re.search(r"<script[^>]+src=|<link[^>]+href=", html)  # nothing to fetch
     assert list(tmp_path.iterdir()) == [path]

@@ -189,7 +189,7 @@ def _figure(title: str | None, width: int, height: int) -> Any:
     hidden = {"visible": False, "showgrid": False, "zeroline": False}
     fig.update_layout(title=title, width=width, height=height, template="plotly_white",
                       xaxis=hidden, yaxis={**hidden, "scaleanchor": "x", "scaleratio": 1},
-                      legend={"itemsizing": "constant"}, hovermode="closest",
+                      legend={"itemsizing": "constant"}, hovermode="closest", dragmode="pan",
                       margin={"l": 10, "r": 10, "t": 40 if title else 10, "b": 10})
     return fig
 
