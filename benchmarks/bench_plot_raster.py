@@ -2,7 +2,7 @@
 
 Draws ``n`` points in ten Gaussian clusters (seeded) and writes SVG, PDF and PNG files, once
 with the point clouds as vector paths and once rasterised, printing one row per file. The
-numbers chose `pumap.plot.RASTERIZE_ABOVE` and are quoted in pumap/plot.py's docstring::
+numbers chose `pumap.plot.RASTERIZE_ABOVE` and are quoted in pumap/plot/static.py's docstring::
 
     python benchmarks/bench_plot_raster.py --n 10000 100000
 """

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..config import UmapConfig
 from ..device import resolve_device
+from .plots import PLOT_FILE_SUFFIXES, require_plot_library, write_plot
 from .tables import Dataset, load_table, write_embedding
 
 
@@ -97,23 +98,11 @@ def _check_output(path: str | None, suffixes: Sequence[str], option: str) -> Pat
     return out
 
 
-def write_plot(path: Path, embedding: np.ndarray, labels: np.ndarray | None, title: str) -> None:
-    """A scatter plot through `pumap.plot.save_points`; the suffix picks PNG, SVG or PDF."""
-    from ..plot import save_points
-
-    save_points(path, np.asarray(embedding), labels, title=title)
-
-
 def _check_plot(path: str | None) -> Path | None:
-    """``--plot``'s path, checked (and matplotlib found) before any long work."""
-    from ..plot import PLOT_SUFFIXES, require_matplotlib
-
-    out = _check_output(path, PLOT_SUFFIXES, "--plot")
+    """``--plot``'s path, checked (and its drawing library found) before any long work."""
+    out = _check_output(path, PLOT_FILE_SUFFIXES, "--plot")
     if out is not None:
-        try:
-            require_matplotlib()
-        except ImportError as err:
-            raise ImportError(f"--plot {path}: {err}") from None
+        require_plot_library(out)
     return out
 
 
@@ -316,17 +305,19 @@ def cmd_demo(args: argparse.Namespace) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     fitted = _fit(config, data, console)
     embedding = _embedding_of(fitted)
-    plot_path, csv_path = out_dir / "pumap-demo.png", out_dir / "pumap-demo.csv"
-    model_path = out_dir / "pumap-demo.safetensors"
-    try:
-        write_plot(plot_path, embedding, data.labels, f"pumap demo: {data.source}")
-        plot_line = str(plot_path)
-    except ImportError as err:  # matplotlib is optional: the CSV and the model still matter
-        plot_line = f"none ({err})"
+    csv_path, model_path = out_dir / "pumap-demo.csv", out_dir / "pumap-demo.safetensors"
+    plot_lines = []
+    for plot_path in (out_dir / "pumap-demo.png", out_dir / "pumap-demo.html"):
+        try:
+            write_plot(plot_path, embedding, data.labels, f"pumap demo: {data.source}")
+            plot_lines.append(str(plot_path))
+        except ImportError as err:  # both optional: the CSV and the model still matter
+            plot_lines.append(f"none ({err})")
     write_embedding(csv_path, embedding, data.labels)
     fitted.save(model_path)
     # Where the results are is the point of the demo: printed even with --quiet.
-    print(f"plot:      {plot_line}")
+    print(f"plot:      {plot_lines[0]}")
+    print(f"page:      {plot_lines[1]}")
     print(f"embedding: {csv_path}")
     print(f"model:     {model_path}")
     return EXIT_OK

@@ -2,7 +2,8 @@
 
 ``pumap fit`` trains a model on a CSV / NPY / NPZ file or a built-in data set and saves it;
 ``pumap transform`` embeds new data with a saved model; ``pumap info`` describes a model file;
-``pumap demo`` fits on built-in data offline and writes a PNG plot and a CSV. docs/cli.md is
+``pumap demo`` fits on built-in data offline and writes a PNG plot, an interactive page and a
+CSV. docs/cli.md is
 the reference.
 
 A user's mistake (a missing file, an unknown column, data that does not match the model, a
@@ -185,7 +186,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also store the training embedding in the model file")
     out.add_argument("--embedding", metavar="OUT", help="write the embedding to a .csv or .npy")
     out.add_argument("--plot", "--svg", dest="plot", metavar="OUT",
-                     help="write a scatter plot: .png, .svg or .pdf (2-D only; needs matplotlib)")
+                     help="write a scatter plot: .png, .svg or .pdf (matplotlib), or .html, an "
+                          "interactive page (plotly); 2-D only")
     out.add_argument("--title", help="title of the plot")
     fit.set_defaults(handler=cmd_fit, command_parser=fit, make_config=_config_from)
 
@@ -195,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("data", metavar="DATA", help="a .csv, .npy or .npz file")
     tr.add_argument("--out", required=True, metavar="OUT", help="embedding file: .csv or .npy")
     tr.add_argument("--plot", "--svg", dest="plot", metavar="OUT",
-                    help="also write a scatter plot: .png, .svg or .pdf (2-D only)")
+                    help="also write a scatter plot: .png, .svg, .pdf or .html (interactive); "
+                         "2-D only")
     tr.add_argument("--title", help="title of the plot")
     tr.add_argument("--device", default="auto", help="where to run the encoder (default auto)")
     tr.add_argument("--refine", action="store_true",
@@ -228,7 +231,8 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser(
         "demo", parents=[common], help="fit on built-in data and write a plot",
         description="Fit on scikit-learn's digits (or synthetic clusters without scikit-learn), "
-                    "offline, and write pumap-demo.png (with matplotlib), pumap-demo.csv and "
+                    "offline, and write pumap-demo.png (with matplotlib), pumap-demo.html "
+                    "(an interactive page, with plotly), pumap-demo.csv and "
                     "pumap-demo.safetensors into --out-dir.",
     )
     demo.add_argument("--out-dir", default="pumap-demo", metavar="DIR",

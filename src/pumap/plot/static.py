@@ -32,7 +32,9 @@ from typing import Any
 
 import numpy as np
 
-from ._plot_colours import MAX_AUTO_CLASSES
+from ._colours import MAX_AUTO_CLASSES
+from ._inputs import embedding_of as _embedding_of
+from ._inputs import labels_of as _labels
 
 log = logging.getLogger(__name__)
 
@@ -157,7 +159,7 @@ def points(
         point, or an option is out of range.
     """
     require_matplotlib()
-    from ._plot_colours import Colours
+    from ._colours import Colours
 
     xy = _embedding_of(fitted_or_embedding, "fitted_or_embedding")
     n = xy.shape[0]
@@ -281,45 +283,6 @@ def check_plot_path(path: str | Path, argument: str) -> Path:
             f"{argument} {str(path)!r}: a plot file name must end in {', '.join(PLOT_SUFFIXES)}"
         )
     return path
-
-
-def _embedding_of(obj: Any, argument: str) -> np.ndarray:
-    """The ``(n, 2)`` float64 points of a FittedUmap, tensor or array; errors name `argument`."""
-    from .model.fitted import FittedUmap
-
-    if isinstance(getattr(obj, "fitted_", None), FittedUmap):  # a fitted ParametricUMAP
-        obj = obj.fitted_
-    if isinstance(obj, FittedUmap):
-        if obj.embedding is None:
-            raise ValueError(
-                f"{argument}: this FittedUmap has no embedding (it was loaded from a file saved "
-                "without include_embedding=True); pass fitted.transform(X) instead"
-            )
-        obj = obj.embedding
-    if hasattr(obj, "detach"):  # a torch tensor, on any device
-        obj = obj.detach().cpu().numpy()
-    xy = np.asarray(obj, dtype=np.float64)
-    if xy.ndim != 2 or xy.shape[1] != 2:
-        raise ValueError(f"{argument} must be a 2-D embedding of shape (n, 2), got {xy.shape}")
-    if xy.shape[0] == 0:
-        raise ValueError(f"{argument} has no points")
-    if not np.isfinite(xy).all():
-        raise ValueError(f"{argument} contains NaN or infinite values")
-    return xy
-
-
-def _labels(labels: Any, n: int, argument: str, points_argument: str) -> np.ndarray | None:
-    if labels is None:
-        return None
-    if hasattr(labels, "detach"):
-        labels = labels.detach().cpu().numpy()
-    array = np.asarray(labels)
-    if array.ndim != 1 or array.shape[0] != n:
-        raise ValueError(
-            f"{argument} must be 1-D with one entry per point of {points_argument} ({n}), "
-            f"got shape {array.shape}"
-        )
-    return array
 
 
 def _ring_handle(name: str, colour: str) -> Any:
