@@ -9,7 +9,6 @@ when ``pumap.ParametricUMAP`` is first used.
 from __future__ import annotations
 
 import copy
-import inspect
 from typing import Any
 
 import numpy as np
@@ -38,9 +37,8 @@ except ImportError:  # pragma: no cover - older scikit-learn
     _VALUES_CHECKED_BY_PUMAP = {"force_all_finite": False}
 
 
-from .compat import refuse_unknown
 from .config import UmapConfig
-from .estimator_config import _plain, _to_numpy, estimator_config
+from .estimator_config import UmapLearnNames, _plain, _to_numpy, estimator_config
 from .model.fitted import FittedUmap
 from .umap import Umap
 
@@ -52,18 +50,8 @@ _DEFAULTS = UmapConfig()
 UMAP_LEARN_N_NEIGHBORS = 15
 
 
-class _RefusesUmapLearnNames:
-    """Refuses, by name and with a hint, umap-learn's parameters that the estimator lacks
-    (`pumap.compat`), before ``__init__`` runs; ``__init__`` keeps scikit-learn's form."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        own = inspect.signature(cls.__init__).parameters
-        refuse_unknown({k: v for k, v in kwargs.items() if k not in own}, cls.__name__)
-        return super().__new__(cls)
-
-
 class ParametricUMAP(
-    _RefusesUmapLearnNames, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=UmapLearnNames
 ):
     """Parametric UMAP as a scikit-learn transformer.
 
@@ -145,9 +133,6 @@ class ParametricUMAP(
     transform_seed : int or None, default=None
         Seed of refined transforms; ``None`` uses the fit's seed.
 
-    umap-learn's other parameter names are refused with a `TypeError` that says what to do:
-    ``n_jobs`` and ``init`` name ``threads`` and ``pca_init``, features pumap lacks
-    (``densmap``, ``low_memory``, ...) say so (`pumap.compat`, docs/from-umap-learn.md).
     encoder : torch.nn.Module or None, default=None
         Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
         trains a deep copy of it, so the module you pass is never modified and refits start
@@ -180,6 +165,14 @@ class ParametricUMAP(
         The pumap options the model was fitted with.
     graph_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
         The fuzzy graph of the training data, as umap-learn's ``graph_``.
+
+    Notes
+    -----
+    umap-learn's other parameter names are taken at umap-learn's default, which changes
+    nothing (``low_memory=True``, ``n_jobs=-1``, ``init='spectral'``, ``densmap=False``,
+    ...); any other value is a `TypeError` that says what to do: ``n_jobs`` and ``init``
+    name ``threads`` and ``pca_init``, features pumap lacks say so (`pumap.compat`,
+    docs/from-umap-learn.md).
 
     Examples
     --------
