@@ -89,3 +89,22 @@ class UmapLearnNames(type):
         scikit-learn's checks) see the parameters, not ``__call__``'s ``*args, **kwargs``."""
         signature = inspect.signature(cls.__init__)
         return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
+def estimator_params(
+    config: UmapConfig, encoder: nn.Module | None, decoder: nn.Module | None
+) -> dict[str, Any]:
+    """The `pumap.ParametricUMAP` parameters that `estimator_config` turns into ``config``
+    (its inverse, for a loaded model): ``random_state`` is the fit's seed, ``encoder`` and
+    ``decoder`` the modules given to ``load`` (``decoder`` else ``config.decoder``)."""
+    params = {
+        info.estimator_name: getattr(config, f.name)
+        for f, info in option_table()
+        if info.estimator_name is not None
+    }
+    params.update(
+        n_neighbors=config.n_neighbors, hidden_layers=config.hidden_layers,
+        random_state=config.seed, encoder=encoder,
+        decoder=decoder if decoder is not None else config.decoder,
+    )
+    return params

@@ -9,6 +9,7 @@ when ``pumap.ParametricUMAP`` is first used.
 from __future__ import annotations
 
 import copy
+import os
 from typing import Any
 
 import numpy as np
@@ -38,7 +39,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
 
 
 from .config import UmapConfig
-from .estimator_config import UmapLearnNames, _plain, _to_numpy, estimator_config
+from .estimator_config import UmapLearnNames, _plain, _to_numpy, estimator_config, estimator_params
 from .model.fitted import FittedUmap
 from .umap import Umap
 
@@ -156,7 +157,7 @@ class ParametricUMAP(
     embedding_ : numpy.ndarray of shape (n_samples, n_components), float32
         Embedding of the training data.
     fitted_ : pumap.FittedUmap
-        The trained model (``fitted_.save(path)`` writes it to disk).
+        The trained model; `save` and `load` write and read the estimator.
     n_features_in_ : int
         Number of features seen in `fit`.
     feature_names_in_ : numpy.ndarray of str
@@ -168,11 +169,8 @@ class ParametricUMAP(
 
     Notes
     -----
-    umap-learn's other parameter names are taken at umap-learn's default, which changes
-    nothing (``low_memory=True``, ``n_jobs=-1``, ``init='spectral'``, ``densmap=False``,
-    ...); any other value is a `TypeError` that says what to do: ``n_jobs`` and ``init``
-    name ``threads`` and ``pca_init``, features pumap lacks say so (`pumap.compat`,
-    docs/from-umap-learn.md).
+    umap-learn's other names are taken at umap-learn's default (``low_memory=True``,
+    ``n_jobs=-1``, ...), a no-op; other values are a `TypeError` saying what to do.
 
     Examples
     --------
@@ -371,6 +369,30 @@ class ParametricUMAP(
         """
         check_is_fitted(self, "fitted_")
         return self.fitted_.inverse_transform(_to_numpy(X))
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted estimator to ``path`` (safetensors, or GGUF for ``.gguf``): the
+        model with ``embedding_`` and the training index; never pickle. See `load`."""
+        check_is_fitted(self, "fitted_")
+        self.fitted_.save(path, include_embedding=True)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, device: str = "cpu",
+             encoder: nn.Module | None = None, decoder: nn.Module | None = None
+             ) -> ParametricUMAP:
+        """A fitted estimator from a file of `save` (or of ``FittedUmap.save``): its parameters
+        from the stored config (``random_state`` the fit's seed), ``fitted_``, ``config_``,
+        ``embedding_`` (``None`` if the file has none) and ``n_features_in_``. ``graph_`` is
+        ``None`` (not stored) and ``feature_names_in_`` absent. ``encoder``/``decoder``: as
+        `pumap.FittedUmap.load`, required for custom modules."""
+        fitted = FittedUmap.load(path, device=device, encoder=encoder, decoder=decoder)
+        est = cls(**estimator_params(fitted.config, encoder, decoder))
+        est.fitted_, est.config_, est.graph_ = fitted, fitted.config, None
+        est.embedding_ = None if fitted.embedding is None else _to_numpy(fitted.embedding)
+        est.n_features_in_ = fitted.n_features
+        return est
 
     # ------------------------------------------------------------------ helpers
 
