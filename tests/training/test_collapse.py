@@ -12,7 +12,6 @@ from torch import nn
 
 from pumap import TrainingDiverged, Umap, UmapConfig
 from pumap.training.collapse import (
-    MAX_LOSS_RATIO,
     MIN_SPREAD_RATIO,
     check_not_collapsed,
     collapsed_loss,
@@ -53,17 +52,17 @@ def test_collapsed_loss_is_the_loss_of_every_point_at_one_place(rate, repulsion)
     )
 
 
-def test_a_collapsed_or_ruined_embedding_raises_and_a_spread_one_does_not(rng) -> None:
+def test_a_collapsed_embedding_raises_and_a_spread_one_does_not(rng) -> None:
     scale = curve_scale(A, B)
     good = rng.normal(size=(300, 2)) * scale * 5
-    sane_loss = 0.014 * collapsed_loss(A, B, 5, 1.0)  # the worst good fit measured
-    check_not_collapsed(good, [2.0, sane_loss], A, B, CONFIG)
+    # A short fit's loss can be high (a third of the collapsed loss after 2 epochs of 10
+    # points): not a collapse while the points are spread.
+    check_not_collapsed(good, [90.0, 0.4 * collapsed_loss(A, B, 5, 1.0)], A, B, CONFIG)
     point = good * (MIN_SPREAD_RATIO / 10)
-    with pytest.raises(TrainingDiverged, match="lower learning_rate"):
-        check_not_collapsed(point, [2.0, sane_loss], A, B, CONFIG)
-    ruined = 2 * MAX_LOSS_RATIO * collapsed_loss(A, B, 5, 1.0)
-    with pytest.raises(TrainingDiverged, match=r"the last epoch's loss is \d"):
-        check_not_collapsed(good, [2.0, ruined], A, B, CONFIG)
+    with pytest.raises(TrainingDiverged, match=r"lower learning_rate") as info:
+        check_not_collapsed(point, [2.0, 90.0], A, B, CONFIG)
+    assert "the last epoch's loss is 90" in str(info.value)
+    check_not_collapsed(good * MIN_SPREAD_RATIO / 4, [2.0], A, B, CONFIG)  # ~1.8x the bound
     # Without repulsion nothing keeps the points apart: a collapse is what was asked.
     check_not_collapsed(point, [0.0], A, B, CONFIG.replace(repulsion_strength=0.0))
     check_not_collapsed(point, [0.0], A, B, CONFIG.replace(negative_sample_rate=0))
@@ -83,7 +82,7 @@ class Squashed(nn.Module):
 
 def test_a_fit_that_ends_collapsed_raises(blobs) -> None:
     x = blobs[0]
-    with pytest.raises(TrainingDiverged, match="training ruined the embedding") as info:
+    with pytest.raises(TrainingDiverged, match="training collapsed the embedding") as info:
         Umap(n_epochs=2, pca_init=False, seed=0, verbose=False,
              encoder=Squashed(x.shape[1])).fit(x)
     assert math.isfinite(float(str(info.value).split("loss is ")[1].split(" ")[0]))
