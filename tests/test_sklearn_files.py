@@ -8,7 +8,7 @@ import pytest
 
 pytest.importorskip("sklearn")
 
-from pumap import FittedUmap, ParametricUMAP  # noqa: E402
+from pumap import FittedUmap, ParametricUMAP
 
 FAST = {"n_epochs": 2, "hidden_layers": (16,), "n_neighbors": 6, "verbose": False}
 
