@@ -42,8 +42,11 @@ def test_every_umap_learn_parameter_is_in_the_table_and_the_docs() -> None:
             assert entry.kind == "default-only" and entry.default == UMAP_PARAMS[name], name
 
 
-def test_umap_learns_defaults_are_all_accepted() -> None:
-    config = UmapConfig(**UMAP_PARAMS)
+def test_umap_learns_defaults_are_all_accepted_but_its_learning_rate() -> None:
+    # umap-learn's learning_rate=1.0 is an SGD step; as Adam's rate it ruins a fit (issue #22).
+    with pytest.raises(ValueError, match="not umap-learn's SGD step size"):
+        UmapConfig(**UMAP_PARAMS)
+    config = UmapConfig(**{k: v for k, v in UMAP_PARAMS.items() if k != "learning_rate"})
     assert (config.n_neighbors, config.seed, config.threads, config.pca_init) == (
         15, None, None, True
     )
