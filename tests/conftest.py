@@ -30,6 +30,23 @@ DEFAULT_MNIST_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "m
 FMNIST_ENV = "PUMAP_FMNIST_DIR"
 DEFAULT_FMNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
 
+# Tolerances of float32 results that another code path computes (another batch size, a sparse
+# product, onnxruntime, Dask blocks): BLAS and oneDNN pick kernels by shape and CPU (AVX2 on
+# AMD, AVX-512 on Intel), so the sums run in another order and each output can move by a few
+# float32 roundings of the magnitudes summed. An MLP of three layers of width <= 128 sums about
+# sqrt(128) ~ 11 rounding errors of eps per layer, ~ 3 layers deep, and the sums can be a few
+# times larger than the result (cancellation): 64 eps of the result's scale covers that with a
+# margin of ~2 (observed: up to ~4 eps, 3e-8 at a scale of ~10, issue #22).
+EPS32 = float(np.finfo(np.float32).eps)
+FORWARD_EPS = 64
+
+
+def forward_atol(reference: np.ndarray, factor: float = FORWARD_EPS) -> float:
+    """Absolute tolerance of a float32 network output recomputed by another kernel: ``factor``
+    float32 roundings of the largest magnitude in ``reference``."""
+    return factor * EPS32 * max(float(np.abs(np.asarray(reference)).max()), 1.0)
+
+
 # No test may fail for being slow: a loaded machine is not a bug (per-test settings add to this).
 settings.register_profile("pumap", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("pumap")

@@ -42,8 +42,11 @@ def test_every_umap_learn_parameter_is_in_the_table_and_the_docs() -> None:
             assert entry.kind == "default-only" and entry.default == UMAP_PARAMS[name], name
 
 
-def test_umap_learns_defaults_are_all_accepted() -> None:
-    config = UmapConfig(**UMAP_PARAMS)
+def test_umap_learns_defaults_are_all_accepted_but_its_learning_rate() -> None:
+    # umap-learn's learning_rate=1.0 is an SGD step; as Adam's rate it ruins a fit (issue #22).
+    with pytest.raises(ValueError, match="not umap-learn's SGD step size"):
+        UmapConfig(**UMAP_PARAMS)
+    config = UmapConfig(**{k: v for k, v in UMAP_PARAMS.items() if k != "learning_rate"})
     assert (config.n_neighbors, config.seed, config.threads, config.pca_init) == (
         15, None, None, True
     )
@@ -72,9 +75,11 @@ def test_features_pumap_lacks_are_refused_by_name(name, value) -> None:
         with pytest.raises(ValueError, match=f"{name}=.* is a umap-learn option pumap does not"):
             build(**{name: value})
         build(**{name: UMAP_PARAMS[name]})  # umap-learn's default: the feature off, a no-op
-    # The estimator has one name per option (clone keeps only its parameters): refused.
-    with pytest.raises(TypeError, match=f"{name} is a umap-learn option pumap does not have"):
-        ParametricUMAP(**{name: UMAP_PARAMS[name]})
+    # The estimator takes umap-learn's default (a no-op, not one of its parameters) and refuses
+    # any other value with a TypeError, as it has one name per option.
+    assert name not in ParametricUMAP(**{name: UMAP_PARAMS[name]}).get_params()
+    with pytest.raises(TypeError, match=f"{name}=.* is a umap-learn option pumap does not have"):
+        ParametricUMAP(**{name: value})
 
 
 def test_precomputed_knn_is_an_argument_not_an_option() -> None:
@@ -84,6 +89,32 @@ def test_precomputed_knn_is_an_argument_not_an_option() -> None:
     UmapConfig(precomputed_knn=(None, None, None))  # umap-learn's full signature is accepted
     with pytest.raises(ValueError, match=r"precomputed_knn is an argument of Umap\(\.\.\.\)"):
         UmapConfig(precomputed_knn=knn)
+
+
+def test_parametric_umap_takes_umap_learns_names_at_their_defaults() -> None:
+    """Code spelling out umap-learn's defaults runs after changing the import (issue #22)."""
+    spelled = {
+        "low_memory": True, "densmap": False, "output_metric": "euclidean", "tqdm_kwds": None,
+        "unique": False, "n_jobs": -1, "init": "spectral",
+    }
+    est = ParametricUMAP(**spelled, n_neighbors=15, random_state=0)
+    assert est.get_params() == ParametricUMAP(n_neighbors=15, random_state=0).get_params()
+    default_only = {
+        name: UMAP_PARAMS[name] for name, entry in UMAP_LEARN_PARAMETERS.items()
+        if entry.kind == "default-only"
+    }
+    ParametricUMAP(**default_only)  # every one of them at once
+
+
+def test_umap_takes_a_random_state_instance_as_parametric_umap_does() -> None:
+    """An int is the seed; a RandomState or Generator draws one, as ParametricUMAP's does."""
+    expected = int(np.random.RandomState(0).randint(0, 2**31 - 1))
+    assert Umap(random_state=np.random.RandomState(0)).config.seed == expected
+    assert Umap(random_state=np.random.default_rng(0)).config.seed == int(
+        np.random.default_rng(0).integers(0, 2**31 - 1)
+    )
+    with pytest.raises(ValueError, match="random_state must be None, a non-negative int"):
+        Umap(random_state="0")
 
 
 def test_parametric_umap_names_threads_and_pca_init() -> None:

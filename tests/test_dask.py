@@ -19,6 +19,7 @@ pytest.importorskip("distributed")
 import dask
 import dask.array as da
 import distributed
+from conftest import forward_atol
 
 import pumap.dask as pdask
 from pumap import FittedUmap, Umap
@@ -59,7 +60,7 @@ def test_matches_in_memory_transform_block_by_block(fitted, data):
     assert out.chunks == ((150, 0, 250, 200), (2,))
     result = out.compute(scheduler="threads")
     assert result.dtype == np.float32
-    np.testing.assert_allclose(result, fitted.transform(data), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(result, fitted.transform(data), rtol=0, atol=forward_atol(result))
     assert pdask.cache_info()["loads"] == 1  # four blocks, one process: one load
 
 
@@ -69,7 +70,8 @@ def test_unknown_row_chunks_stay_unknown(fitted, data):
     out = pdask.transform(fitted, kept)
     assert np.isnan(out.chunks[0]).all() and out.chunks[1] == (2,)
     result = out.compute(scheduler="sync")
-    np.testing.assert_allclose(result, fitted.transform(data[data[:, 0] > 0]), atol=1e-6)
+    expected = fitted.transform(data[data[:, 0] > 0])
+    np.testing.assert_allclose(result, expected, rtol=0, atol=forward_atol(expected))
 
 
 def test_two_inputs_computed_together_keep_their_own_blocks(fitted, data):
@@ -77,8 +79,9 @@ def test_two_inputs_computed_together_keep_their_own_blocks(fitted, data):
     second = pdask.transform(fitted, da.from_array(data[300:], chunks=(100, N_FEATURES)))
     assert first.name != second.name
     a, b = dask.compute(first, second, scheduler="sync")
-    np.testing.assert_allclose(a, fitted.transform(data[:300]), atol=1e-6)
-    np.testing.assert_allclose(b, fitted.transform(data[300:]), atol=1e-6)
+    atol = forward_atol(fitted.embedding)
+    np.testing.assert_allclose(a, fitted.transform(data[:300]), rtol=0, atol=atol)
+    np.testing.assert_allclose(b, fitted.transform(data[300:]), rtol=0, atol=atol)
 
 
 def test_is_lazy_until_computed(fitted, data):
@@ -120,8 +123,8 @@ def test_distributed_cluster_loads_the_model_once_per_worker(fitted, data):
         second = pdask.transform(fitted, x).compute()
         loads = client.run(lambda: pdask.cache_info()["loads"])
     expected = fitted.transform(data)
-    np.testing.assert_allclose(first, expected, rtol=0, atol=1e-6)
-    np.testing.assert_allclose(second, expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(first, expected, rtol=0, atol=forward_atol(expected))
+    np.testing.assert_allclose(second, expected, rtol=0, atol=forward_atol(expected))
     # In-process workers share this process's cache: one load for both, and both runs.
     assert set(loads.values()) == {1}
 
@@ -145,7 +148,7 @@ def test_worker_processes_each_load_the_model_once(fitted, data):
     finally:
         os.environ.clear()
         os.environ.update(saved)
-    np.testing.assert_allclose(result, fitted.transform(data), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(result, fitted.transform(data), rtol=0, atol=forward_atol(result))
     np.testing.assert_array_equal(result, result_again)
     assert len(loads) == 2 and all(n <= 1 for n in loads.values()) and sum(loads.values()) >= 1
 
@@ -156,8 +159,9 @@ def test_dask_dataframe_input(fitted, data, dd):
     ddf = dd.from_pandas(frame, npartitions=4)
     out = pdask.transform(fitted, ddf)
     assert out.shape == (600, 2) and sum(out.chunks[0]) == 600 and out.numblocks[0] == 4
+    expected = fitted.transform(frame)
     np.testing.assert_allclose(
-        out.compute(scheduler="threads"), fitted.transform(frame), rtol=0, atol=1e-6
+        out.compute(scheduler="threads"), expected, rtol=0, atol=forward_atol(expected)
     )
 
 
@@ -239,4 +243,4 @@ def test_import_pumap_does_not_import_dask():
 def test_uses_the_active_scheduler(fitted, data):
     with dask.config.set(scheduler="sync"):
         result = pdask.transform(fitted, da.from_array(data, chunks=(200, N_FEATURES))).compute()
-    np.testing.assert_allclose(result, fitted.transform(data), rtol=0, atol=1e-6)
+    np.testing.assert_allclose(result, fitted.transform(data), rtol=0, atol=forward_atol(result))

@@ -36,3 +36,26 @@ def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
 def check_bool(name: str, value: Any) -> None:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+#: Largest ``learning_rate`` taken. pumap's rate is Adam's, on the encoder's weights (default
+#: 1e-2); umap-learn's ``learning_rate`` is its SGD step on the embedding (default 1.0), and such
+#: values given to Adam ruin a fit without a NaN (measured on digits, trustworthiness 0.98 at
+#: 3e-3 to 0.1, 0.58-0.62 at 0.3, 0.50-0.56 at 1.0: benchmarks/bench_learning_rate.py,
+#: docs/benchmarks.md "Learning rate and collapse"; measured before issue #21's clipped
+#: forces). 0.25 lies between the last good and the
+#: first ruinous rate measured, so a value meant for umap-learn is refused, not run.
+MAX_LEARNING_RATE = 0.25
+
+
+def check_learning_rate(value: Any) -> None:
+    """Refuse a ``learning_rate`` that is not a positive number below `MAX_LEARNING_RATE`, saying
+    what pumap's rate is and what to pass."""
+    check_float("learning_rate", value, strictly_positive=True)
+    if value > MAX_LEARNING_RATE:
+        raise ValueError(
+            f"learning_rate must be at most {MAX_LEARNING_RATE:g}, got {value:g}: pumap's "
+            "learning_rate is Adam's rate on the encoder's weights (default 1e-2, useful 1e-4 "
+            "to 1e-1), not umap-learn's SGD step size (default 1.0); leave it out to use the "
+            "default"
+        )

@@ -8,12 +8,17 @@ and `pumap.Umap` (umap-learn-only names become pumap's), and `refuse_unknown` fo
 
 from __future__ import annotations
 
+import numbers
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["UMAP_LEARN_PARAMETERS", "UmapLearnName", "refuse_unknown", "translate"]
+import numpy as np
+
+__all__ = [
+    "UMAP_LEARN_PARAMETERS", "UmapLearnName", "estimator_keywords", "seed_from", "translate"
+]
 
 
 @dataclass(frozen=True)
@@ -34,7 +39,8 @@ class UmapLearnName:
     hint : str
         What to do instead, or how pumap's meaning differs.
     default : object
-        umap-learn's default (``"default-only"`` names).
+        umap-learn's default (``"default-only"`` and ``"renamed"`` names): a no-op where
+        pumap's default does the same.
     """
 
     kind: str
@@ -44,15 +50,23 @@ class UmapLearnName:
     convert: Callable[[Any], Any] | None = None
 
 
-def _seed(value: Any) -> int | None:
-    if value is None:
+def seed_from(random_state: Any) -> int | None:
+    """An int seed (or None) from scikit-learn's ``random_state`` conventions: an int is the
+    seed, a ``numpy.random.RandomState`` or ``Generator`` draws one (advancing it)."""
+    if random_state is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(random_state, np.random.RandomState):
+        return int(random_state.randint(0, 2**31 - 1))
+    if isinstance(random_state, np.random.Generator):
+        return int(random_state.integers(0, 2**31 - 1))
+    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
         raise ValueError(
-            f"random_state must be None or a non-negative int (pumap's seed), got {value!r}; "
-            "pumap.ParametricUMAP also takes a numpy RandomState or Generator"
+            "random_state must be None, a non-negative int, a numpy.random.RandomState or a "
+            f"numpy.random.Generator, got {random_state!r}"
         )
-    return value
+    if random_state < 0:
+        raise ValueError(f"random_state must be >= 0, got {random_state}")
+    return int(random_state)
 
 
 def _threads(value: Any) -> int | None:
@@ -103,18 +117,21 @@ UMAP_LEARN_PARAMETERS: dict[str, UmapLearnName] = {
         _S, "n_epochs", "pumap's epoch samples as many edges as the graph has; default auto"
     ),
     "learning_rate": UmapLearnName(
-        _S, "learning_rate", "Adam's rate (default 3e-3), not umap-learn's SGD step (1.0)"
+        _S, "learning_rate", "Adam's rate (default 1e-2), not umap-learn's SGD step (1.0): "
+        "values above 0.25 are refused"
     ),
     "init": UmapLearnName(
         _R, "pca_init", "'spectral', 'pca' -> pca_init=True; 'random' -> pca_init=False; "
-        "arrays are refused", convert=_pca_init,
+        "arrays are refused", "spectral", convert=_pca_init,
     ),
     "min_dist": UmapLearnName(_S, "min_dist"),
     "spread": UmapLearnName(_S, "spread"),
     "low_memory": UmapLearnName(
         _D, None, "pumap's k-NN search sizes its memory itself (knn_method)", True
     ),
-    "n_jobs": UmapLearnName(_R, "threads", "-1 (all cores) -> threads=None", convert=_threads),
+    "n_jobs": UmapLearnName(
+        _R, "threads", "-1 (all cores) -> threads=None", -1, convert=_threads
+    ),
     "set_op_mix_ratio": UmapLearnName(_S, "set_op_mix_ratio"),
     "local_connectivity": UmapLearnName(_S, "local_connectivity"),
     "repulsion_strength": UmapLearnName(_S, "repulsion_strength"),
@@ -124,7 +141,10 @@ UMAP_LEARN_PARAMETERS: dict[str, UmapLearnName] = {
     ),
     "a": UmapLearnName(_S, "a", "pass a and b together"),
     "b": UmapLearnName(_S, "b", "pass a and b together"),
-    "random_state": UmapLearnName(_R, "seed", "an int or None", convert=_seed),
+    "random_state": UmapLearnName(
+        _R, "seed", "an int, None, or a numpy RandomState or Generator (draws a seed)",
+        convert=seed_from,
+    ),
     "angular_rp_forest": UmapLearnName(
         _D, None, "pumap builds no random-projection forest (knn_method)", False
     ),
@@ -170,6 +190,10 @@ def _is_default(value: Any, default: Any) -> bool:
         return isinstance(value, bool) and value == default
     if isinstance(default, float):
         return isinstance(value, (int, float)) and not isinstance(value, bool) and value == default
+    if isinstance(default, int):
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and (
+            value == default
+        )
     return isinstance(value, str) and value == default
 
 
@@ -212,28 +236,39 @@ def translate(options: dict[str, Any], own_names: set[str]) -> dict[str, Any]:
     return out
 
 
-def refuse_unknown(options: dict[str, Any], estimator: str) -> None:
-    """Refuse keywords a scikit-learn estimator lacks, naming what to do for umap-learn's.
+def estimator_keywords(options: dict[str, Any], own_names: set[str], estimator: str
+                       ) -> dict[str, Any]:
+    """A scikit-learn estimator's keywords: umap-learn's names at umap-learn's default
+    dropped (they change nothing), other names it lacks refused with a hint.
 
     A scikit-learn estimator has one name per option (its parameters must survive
-    ``clone``), so umap-learn's other names are refused there, even at their defaults.
+    ``clone``), so umap-learn's other names are not parameters of it: at umap-learn's default
+    (``low_memory=True``, ``n_jobs=-1``, ``init='spectral'``, ...) they are accepted and
+    dropped, as pumap does the same by default; any other value is refused.
 
     Raises
     ------
     TypeError
-        For any name in ``options``: a renamed umap-learn name names pumap's; a feature pumap
-        lacks says so; other names as Python says them.
+        For a name not in ``own_names`` that is not a umap-learn name at its default: a
+        renamed umap-learn name names pumap's; a feature pumap lacks says so; other names
+        as Python says them.
     """
-    for name in options:
+    for name, value in options.items():
         entry = UMAP_LEARN_PARAMETERS.get(name)
+        if name in own_names:
+            continue
         if entry is None:
             raise TypeError(f"{estimator}() got an unexpected keyword argument {name!r}")
+        if entry.kind in (_D, _R) and _is_default(value, entry.default):
+            continue  # umap-learn's default: the feature off, or what pumap does by default
         if entry.kind == _D:
             raise TypeError(
-                f"{name} is a umap-learn option pumap does not have: {entry.hint}; "
-                f"{estimator} takes no such parameter"
+                f"{name}={_describe(value)} is a umap-learn option pumap does not have: "
+                f"{entry.hint}; {estimator} takes only umap-learn's default, {entry.default!r}"
             )
         raise TypeError(
             f"{name} is umap-learn's name: pass {entry.pumap_name}= to {estimator} "
-            f"({entry.hint})"
+            f"({entry.hint}); only umap-learn's default, {name}={entry.default!r}, is "
+            "accepted under this name"
         )
+    return {name: value for name, value in options.items() if name in own_names}

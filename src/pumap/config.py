@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import SEED_MAX
+from ._checks import MAX_LEARNING_RATE, SEED_MAX, check_learning_rate  # noqa: F401
 from ._checks import check_bool as _check_bool
 from ._checks import check_choice as _check_choice
 from ._checks import check_float as _check_float
@@ -25,10 +25,6 @@ KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
 # "categorical": class labels; the others: a distance between numeric targets ("l2" is
 # umap-learn's name for "euclidean").
 TARGET_METRICS = ("categorical", "euclidean", "l2", "cosine")
-# Beyond ~3e37 torch's float32 Adam arithmetic overflows with a RuntimeError that names no
-# option, so such values are refused here; large values below it diverge and raise
-# TrainingDiverged, which says to lower learning_rate.
-MAX_LEARNING_RATE = 1e30
 # Above this many points `knn_method="auto"` uses NN-Descent instead of the exact blocked search.
 # Measured, not guessed (docs/benchmarks.md, "k-NN"): in a fresh process NN-Descent costs ~30 s
 # of numba compilation first, and beats the exact search from ~57k points at d=784 and ~131k
@@ -304,12 +300,7 @@ class UmapConfig:
             _check_int("n_epochs", self.n_epochs, 1)
         _check_int("batch_size", self.batch_size, 1)
         _check_int("negative_sample_rate", self.negative_sample_rate, 0)
-        _check_float("learning_rate", self.learning_rate, strictly_positive=True)
-        if self.learning_rate > MAX_LEARNING_RATE:
-            raise ValueError(
-                f"learning_rate must be at most {MAX_LEARNING_RATE:g} (Adam's steps are about "
-                f"learning_rate in size; useful values are near 1e-3), got {self.learning_rate:g}"
-            )
+        check_learning_rate(self.learning_rate)
         for width in self.hidden_layers:
             _check_int("hidden_layers", width, 1)
         _check_float("input_dropout", self.input_dropout)

@@ -3,6 +3,7 @@ runs, kept apart from the scikit-learn class (no scikit-learn import here)."""
 
 from __future__ import annotations
 
+import inspect
 import numbers
 import warnings
 from collections.abc import Iterable
@@ -11,6 +12,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from .compat import estimator_keywords, seed_from
 from .config import UmapConfig, option_table
 
 
@@ -48,7 +50,7 @@ def estimator_config(estimator: Any, n_samples: int) -> UmapConfig:
     options.update(
         n_neighbors=k,  # both count the point itself
         hidden_layers=tuple(_plain(w) for w in hidden),
-        seed=_seed_from(estimator.random_state),
+        seed=seed_from(estimator.random_state),
     )
     if isinstance(estimator.decoder, nn.Module):  # the module goes to Umap, the flag here
         options["decoder"] = True
@@ -71,19 +73,38 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _seed_from(random_state: Any) -> int | None:
-    """An int seed (or None) from scikit-learn's ``random_state`` conventions."""
-    if random_state is None:
-        return None
-    if isinstance(random_state, np.random.RandomState):
-        return int(random_state.randint(0, 2**31 - 1))
-    if isinstance(random_state, np.random.Generator):
-        return int(random_state.integers(0, 2**31 - 1))
-    if isinstance(random_state, bool) or not isinstance(random_state, numbers.Integral):
-        raise ValueError(
-            "random_state must be None, a non-negative int, a numpy.random.RandomState or a "
-            f"numpy.random.Generator, got {random_state!r}"
-        )
-    if random_state < 0:
-        raise ValueError(f"random_state must be >= 0, got {random_state}")
-    return int(random_state)
+class UmapLearnNames(type):
+    """The metaclass of `pumap.ParametricUMAP`: before ``__init__`` runs, umap-learn's
+    names at umap-learn's default are dropped and other names the estimator lacks refused
+    with a hint (`pumap.compat.estimator_keywords`), so that ``__init__`` keeps
+    scikit-learn's form (every parameter named, only stored)."""
+
+    def __call__(cls, *args: Any, **kwargs: Any) -> Any:
+        own = set(inspect.signature(cls.__init__).parameters)
+        return super().__call__(*args, **estimator_keywords(kwargs, own, cls.__name__))
+
+    @property
+    def __signature__(cls) -> inspect.Signature:
+        """``__init__``'s signature without ``self``, so that ``inspect.signature(cls)`` (and
+        scikit-learn's checks) see the parameters, not ``__call__``'s ``*args, **kwargs``."""
+        signature = inspect.signature(cls.__init__)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
+def estimator_params(
+    config: UmapConfig, encoder: nn.Module | None, decoder: nn.Module | None
+) -> dict[str, Any]:
+    """The `pumap.ParametricUMAP` parameters that `estimator_config` turns into ``config``
+    (its inverse, for a loaded model): ``random_state`` is the fit's seed, ``encoder`` and
+    ``decoder`` the modules given to ``load`` (``decoder`` else ``config.decoder``)."""
+    params = {
+        info.estimator_name: getattr(config, f.name)
+        for f, info in option_table()
+        if info.estimator_name is not None
+    }
+    params.update(
+        n_neighbors=config.n_neighbors, hidden_layers=config.hidden_layers,
+        random_state=config.seed, encoder=encoder,
+        decoder=decoder if decoder is not None else config.decoder,
+    )
+    return params

@@ -9,7 +9,7 @@ when ``pumap.ParametricUMAP`` is first used.
 from __future__ import annotations
 
 import copy
-import inspect
+import os
 from typing import Any
 
 import numpy as np
@@ -38,9 +38,8 @@ except ImportError:  # pragma: no cover - older scikit-learn
     _VALUES_CHECKED_BY_PUMAP = {"force_all_finite": False}
 
 
-from .compat import refuse_unknown
 from .config import UmapConfig
-from .estimator_config import _plain, _to_numpy, estimator_config
+from .estimator_config import UmapLearnNames, _plain, _to_numpy, estimator_config, estimator_params
 from .model.fitted import FittedUmap
 from .umap import Umap
 
@@ -52,18 +51,8 @@ _DEFAULTS = UmapConfig()
 UMAP_LEARN_N_NEIGHBORS = 15
 
 
-class _RefusesUmapLearnNames:
-    """Refuses, by name and with a hint, umap-learn's parameters that the estimator lacks
-    (`pumap.compat`), before ``__init__`` runs; ``__init__`` keeps scikit-learn's form."""
-
-    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
-        own = inspect.signature(cls.__init__).parameters
-        refuse_unknown({k: v for k, v in kwargs.items() if k not in own}, cls.__name__)
-        return super().__new__(cls)
-
-
 class ParametricUMAP(
-    _RefusesUmapLearnNames, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+    ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator, metaclass=UmapLearnNames
 ):
     """Parametric UMAP as a scikit-learn transformer.
 
@@ -145,9 +134,6 @@ class ParametricUMAP(
     transform_seed : int or None, default=None
         Seed of refined transforms; ``None`` uses the fit's seed.
 
-    umap-learn's other parameter names are refused with a `TypeError` that says what to do:
-    ``n_jobs`` and ``init`` name ``threads`` and ``pca_init``, features pumap lacks
-    (``densmap``, ``low_memory``, ...) say so (`pumap.compat`, docs/from-umap-learn.md).
     encoder : torch.nn.Module or None, default=None
         Your own network mapping ``(batch, n_features)`` to ``(batch, n_components)``. `fit`
         trains a deep copy of it, so the module you pass is never modified and refits start
@@ -171,7 +157,7 @@ class ParametricUMAP(
     embedding_ : numpy.ndarray of shape (n_samples, n_components), float32
         Embedding of the training data.
     fitted_ : pumap.FittedUmap
-        The trained model (``fitted_.save(path)`` writes it to disk).
+        The trained model; `save` and `load` write and read the estimator.
     n_features_in_ : int
         Number of features seen in `fit`.
     feature_names_in_ : numpy.ndarray of str
@@ -180,6 +166,11 @@ class ParametricUMAP(
         The pumap options the model was fitted with.
     graph_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
         The fuzzy graph of the training data, as umap-learn's ``graph_``.
+
+    Notes
+    -----
+    umap-learn's other names are taken at umap-learn's default (``low_memory=True``,
+    ``n_jobs=-1``, ...), a no-op; other values are a `TypeError` saying what to do.
 
     Examples
     --------
@@ -378,6 +369,30 @@ class ParametricUMAP(
         """
         check_is_fitted(self, "fitted_")
         return self.fitted_.inverse_transform(_to_numpy(X))
+
+    # ------------------------------------------------------------------ files
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        """Write the fitted estimator to ``path`` (safetensors, or GGUF for ``.gguf``): the
+        model with ``embedding_`` and the training index; never pickle. See `load`."""
+        check_is_fitted(self, "fitted_")
+        self.fitted_.save(path, include_embedding=True)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, device: str = "cpu",
+             encoder: nn.Module | None = None, decoder: nn.Module | None = None
+             ) -> ParametricUMAP:
+        """A fitted estimator from a file of `save` (or of ``FittedUmap.save``): its parameters
+        from the stored config (``random_state`` the fit's seed), ``fitted_``, ``config_``,
+        ``embedding_`` (``None`` if the file has none) and ``n_features_in_``. ``graph_`` is
+        ``None`` (not stored) and ``feature_names_in_`` absent. ``encoder``/``decoder``: as
+        `pumap.FittedUmap.load`, required for custom modules."""
+        fitted = FittedUmap.load(path, device=device, encoder=encoder, decoder=decoder)
+        est = cls(**estimator_params(fitted.config, encoder, decoder))
+        est.fitted_, est.config_, est.graph_ = fitted, fitted.config, None
+        est.embedding_ = None if fitted.embedding is None else _to_numpy(fitted.embedding)
+        est.n_features_in_ = fitted.n_features
+        return est
 
     # ------------------------------------------------------------------ helpers
 

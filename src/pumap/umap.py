@@ -24,6 +24,7 @@ from .knn.precomputed import given_knn
 from .model.fitted import TRANSFORM_BATCH, FittedUmap
 from .model.refine import TrainingIndex
 from .training.checkpoint import CheckpointPlan, plan_checkpoints
+from .training.collapse import check_not_collapsed
 from .training.decoder import decoder_argument, decoder_stage, joint_terms, make_decoder
 from .training.distributed import Replica, join_fit, launched
 from .training.encoder import build_encoder
@@ -239,6 +240,7 @@ class Umap:
             )
             fitted.world_size = 1 if replica is None else replica.world_size
             fitted.embedding = _embed(fitted, start.inputs if is_sparse(x) else x)
+            check_not_collapsed(fitted.embedding, losses, a, b, cfg)
             fitted.knn_info = knn_info
             fitted.optimizer_state = adam.state
         fitted.graph = graph  # scipy CSR on first use of fitted.graph

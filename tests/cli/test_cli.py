@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pumap import FittedUmap
+from pumap import FittedUmap, Umap
 from pumap.cli import main
 from pumap.datasets import make_clusters
 
@@ -473,3 +473,19 @@ def test_threads_flag_reaches_fit_and_transform(tmp_path, capsys, monkeypatch):
     assert main(["transform", str(save), str(tmp_path / "x.npy"), "--out", str(out),
                  "--threads", "0", "-q"]) == 2
     assert "--threads" in capsys.readouterr().err
+
+
+def test_output_into_a_closed_pipe_is_not_an_error(tmp_path):
+    """`pumap info model | head`: the reader leaves early; no 'Broken pipe' error is printed."""
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    model = tmp_path / "m.safetensors"
+    Umap(n_neighbors=5, n_epochs=1, hidden_layers=(8,), seed=0, verbose=False).fit(x).save(model)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pumap", "info", str(model)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    proc.stdout.close()  # closed before the child, still importing, writes a line
+    stderr = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) == 141, stderr  # as a shell reports `ls | head`
+    assert stderr == ""

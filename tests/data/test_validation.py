@@ -7,6 +7,7 @@ import tracemalloc
 import numpy as np
 import pytest
 import torch
+from conftest import forward_atol
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -229,7 +230,9 @@ def test_integer_input_with_constant_columns_and_duplicate_rows():
     assert emb.shape == (150, 2) and emb.dtype == np.float32 and np.isfinite(emb).all()
     np.testing.assert_array_equal(emb[100:], emb[:50])  # same row, same point
     assert np.ptp(emb, axis=0).min() > 0.1  # not collapsed
-    np.testing.assert_allclose(fitted.transform(x[:10].astype(np.float64)), emb[:10], rtol=1e-6)
+    np.testing.assert_allclose(  # another batch size: another kernel's rounding
+        fitted.transform(x[:10].astype(np.float64)), emb[:10], rtol=0, atol=forward_atol(emb)
+    )
 
 
 @pytest.mark.parametrize("n_components", [1, 3])

@@ -14,6 +14,7 @@ status 1; a malformed command line gives exit status 2. No traceback is shown fo
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
@@ -274,10 +275,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"training diverged: {err}; try a lower --learning-rate", EXIT_RUNTIME)
     except (ValueError, ImportError) as err:
         return _fail(str(err), EXIT_RUNTIME)
+    except BrokenPipeError:  # the reader left (`pumap info model | head`): not an error
+        _silence_stdout()
+        return EXIT_BROKEN_PIPE
     except OSError as err:
         return _fail(_os_message(err), EXIT_RUNTIME)
     except KeyboardInterrupt:
         return _fail("interrupted", 130)
+
+
+# What a shell reports for a command ended by SIGPIPE (128 + 13), as for `ls | head`.
+EXIT_BROKEN_PIPE = 141
+
+
+def _silence_stdout() -> None:
+    """Point standard output at the null device, so that Python's flush at exit does not fail
+    a second time on the closed pipe."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # replaced by a test or an embedding app
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, fd)
+    os.close(null)
 
 
 def _os_message(err: OSError) -> str:

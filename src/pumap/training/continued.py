@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_learning_rate
 from ..config import UmapConfig
 from ..data.preprocess import (
     Standardizer,
@@ -86,11 +87,8 @@ def continue_training(
     seed = seed if seed is not None else (cfg.seed if cfg.seed is not None else 0)
     if learning_rate is None:
         learning_rate = cfg.learning_rate
-    elif isinstance(learning_rate, bool) or not (
-        isinstance(learning_rate, (int, float)) and math.isfinite(learning_rate)
-        and learning_rate > 0
-    ):
-        raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    else:
+        check_learning_rate(learning_rate)
     x = torch.cat([x_old, x_new]) if joint_graph else x_new
     check_enough_points(x.shape[0], cfg.n_neighbors)
     check_not_constant(x, "X")
