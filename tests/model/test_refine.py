@@ -408,3 +408,21 @@ def test_refine_places_held_out_mnist_like_umap_learn(mnist_dir) -> None:
     assert clf.score(refined, yte) >= 0.93
     assert trustworthiness(xte, refined, n_neighbors=15) >= 0.93
     assert clf.score(fitted.transform(xte), yte) < 0.9  # the control: the forward pass alone
+
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "chebyshev", "correlation"])
+def test_fitted_model_owns_its_training_data(metric: str, tmp_path) -> None:
+    """Editing X in place after the fit changes neither refine nor what save writes."""
+    x, _ = make_clusters(300, n_features=6, n_clusters=3, seed=1)
+    queries = x[:20] + 0.5
+    fitted = Umap(n_epochs=2, seed=0, verbose=False, metric=metric).fit(x)
+    before = fitted.transform(queries, refine=True, refine_epochs=5)
+    fitted.save(tmp_path / "before.safetensors")
+    x[:] = 0.0  # the caller reuses its buffer
+    np.testing.assert_array_equal(fitted.transform(queries, refine=True, refine_epochs=5), before)
+    fitted.save(tmp_path / "after.safetensors")
+    assert (tmp_path / "before.safetensors").read_bytes() == (
+        tmp_path / "after.safetensors"
+    ).read_bytes()
+    assert float(fitted.landmark_rows.abs().sum()) > 0  # fit_more's landmarks are a copy too

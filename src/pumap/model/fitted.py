@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_positive_int
 from ..config import UmapConfig
 from ..data.inputs import sparse_batches
 from ..data.preprocess import Standardizer, as_float32_matrix
@@ -178,9 +179,10 @@ class FittedUmap:
         Raises
         ------
         ValueError
-            If ``data`` does not have the model's number of features, or ``refine=True`` is
-            asked of a model without a training index.
+            If ``data`` does not have the model's number of features, ``batch_size`` is not a
+            positive integer, or ``refine=True`` is asked of a model without a training index.
         """
+        check_positive_int("batch_size", batch_size)
         if is_sparse(data):
             return self._transform_sparse(data, batch_size, refine, refine_epochs, seed)
         x = as_float32_matrix(data, "X")
@@ -253,8 +255,7 @@ class FittedUmap:
                 f"embedding has {y.shape[1]} columns but this model embeds in "
                 f"n_components={self.n_components}"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_positive_int("batch_size", batch_size)
         with torch_threads(self.config.threads):
             out = inverse_decode(self.decoder, self.standardizer, y, batch_size, self.n_features)
         if isinstance(embedding, torch.Tensor):

@@ -91,7 +91,9 @@ class TrainingIndex:
             return cls(embedding.float().contiguous(), points, mean, axes, metric)
         if metric not in PRODUCT_METRICS:
             zero = torch.zeros(x.shape[1], dtype=torch.float32, device=x.device)
-            return cls(embedding.float().contiguous(), x.contiguous(), zero, None, metric)
+            # A copy: the caller's float32 array may share memory with x (a model owns its data).
+            points = x.clone(memory_format=torch.contiguous_format)
+            return cls(embedding.float().contiguous(), points, zero, None, metric)
         rows = _unit_rows(x) if metric == "cosine" else x
         if sketch_dims is None or sketch_dims >= x.shape[1]:
             mean = rows.mean(dim=0)
