@@ -53,8 +53,9 @@ class FittedUmap:
     knn_info : dict, optional
         How the fit built its k-NN graph: ``method`` (the one ``knn_method`` chose),
         ``requested`` (``knn_method`` itself) and ``recall``, for an approximate method the
-        share of true neighbours found on ``recall_queries`` rows searched exactly (None for
-        the exact search). Saved in the model file; None for files written before 0.2.
+        share of true neighbours found on ``recall_queries`` rows searched exactly under the
+        fit's metric (None for the exact search and for metrics only pynndescent
+        computes). Saved in the model file; None for files written before 0.2.
     world_size : int
         Processes that trained it: above 1 for a data-parallel fit (`pumap.training.distributed`).
 
