@@ -97,9 +97,10 @@ class FittedUmap:
         self.world_size = int(world_size)
         self.decoder = decoder.eval() if decoder is not None else None
         # Kept in memory only (not in model files) for `fit_more`: Adam's final state and a
-        # sample of the training rows, the default landmarks.
+        # sample of the training rows, the default landmarks (and why there are none).
         self.optimizer_state: dict[str, Any] | None = None
         self.landmark_rows: torch.Tensor | None = None
+        self.no_landmarks = "it was loaded from a file"
         # The fit's fuzzy graph, in memory only: not saved, None after `load`. Kept as the
         # edge list on the host and made scipy CSR on first use of `graph` (at 1e7 points the
         # conversion costs tens of seconds and gigabytes: a fit does not pay it unasked).
@@ -363,25 +364,28 @@ class FittedUmap:
         Returns
         -------
         FittedUmap
-            A new model: ``embedding`` is that of ``data``; ``training_index`` and the
-            kept landmark sample cover the landmarks and ``data``; ``optimizer_state`` is
-            Adam's (fresh when this model has none, as after `load`).
+            A new model with this one's options, ``a``, ``b`` and decoder (trained further):
+            ``embedding`` is that of ``data``; ``graph``, ``knn_info``, ``training_index``
+            and the kept landmark sample cover the landmarks and ``data``;
+            ``optimizer_state`` is Adam's (fresh when this model has none, as after `load`).
 
         Raises
         ------
         ValueError
-            If ``data`` or ``landmarks`` do not have the model's features, or an option is
-            out of range (named in the message).
+            If ``data`` or ``landmarks`` do not have the model's features, an option is out
+            of range (named in the message), or the model's metric is ``"precomputed"``.
         """
         run = continue_training(
-            self.encoder, self.standardizer, self.config, data, device=self.device,
-            optimizer_state=self.optimizer_state, landmark_rows=self.landmark_rows, **options,
+            self.encoder, self.standardizer, self.config, data, device=self.device, a=self.a,
+            b=self.b, decoder=self.decoder, optimizer_state=self.optimizer_state,
+            landmark_rows=self.landmark_rows, no_landmarks=self.no_landmarks, **options,
         )
         more = FittedUmap(
             run.encoder, self.standardizer, self.config, run.a, run.b, run.embedding,
-            run.losses, run.training_index,
+            run.losses, run.training_index, run.knn_info, decoder=run.decoder,
         )
         more.optimizer_state, more.landmark_rows = run.optimizer_state, run.landmark_rows
+        more.graph, more.no_landmarks = run.graph, "it was fitted with keep_training_data=False"
         return more
 
     def save(self, path: str | Path, *, include_embedding: bool = False) -> None:
