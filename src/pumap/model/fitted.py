@@ -304,16 +304,12 @@ class FittedUmap:
         index = self.training_index
         if index.points.device != device:
             index = self.training_index = index.to(device)
+        cfg = self.config
         return refine(
-            index,
-            x,
-            init,
-            n_neighbors=self.config.n_neighbors,
-            a=self.a,
-            b=self.b,
-            n_epochs=epochs,
-            negative_sample_rate=self.config.negative_sample_rate,
+            index, x, init, n_neighbors=cfg.n_neighbors, a=self.a, b=self.b, n_epochs=epochs,
+            negative_sample_rate=cfg.negative_sample_rate,
             generator=torch.Generator(device=device).manual_seed(seed),
+            repulsion_strength=cfg.repulsion_strength, local_connectivity=cfg.local_connectivity,
         )
 
     @torch.inference_mode()
