@@ -257,7 +257,7 @@ def test_refine_without_training_data_is_refused(tmp_path) -> None:
     path = tmp_path / "plain.safetensors"
     fitted.save(path)
     meta = read_metadata(path)
-    assert meta["pumap.format_version"] == 1 and "pumap.training_index" not in meta
+    assert meta["pumap.format_version"] == 3 and "pumap.training_index" not in meta
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".gguf"])
@@ -266,7 +266,7 @@ def test_training_index_round_trips(clusters, tmp_path, suffix: str) -> None:
     path = tmp_path / f"model{suffix}"
     fitted.save(path)
     meta = read_metadata(path)
-    assert meta["pumap.format_version"] == 2
+    assert meta["pumap.format_version"] == 3
     assert meta["pumap.training_index"] == {
         "metric": "euclidean", "n_samples": 600, "dims": 12, "sketch": False
     }
