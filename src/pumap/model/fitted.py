@@ -68,6 +68,8 @@ class FittedUmap:
         The fuzzy graph of the fit, ``(n, n)`` symmetric memberships with both directions
         stored (umap-learn's ``graph_``). Kept in memory after `Umap.fit`; model files do
         not hold it, so it is ``None`` after `load`.
+    no_landmarks : str
+        Why `fit_more` has no default landmarks when ``landmark_rows`` is None.
     """
 
     def __init__(
