@@ -19,6 +19,7 @@ import torch
 
 from .base import KnnGraph
 from .budget import default_memory_budget, n_candidates
+from .recall import estimate_recall  # noqa: F401  (its import path before pumap.knn.recall)
 
 log = logging.getLogger(__name__)
 
