@@ -64,14 +64,21 @@ def test_missing_pca_falls_back_to_x_with_a_warning() -> None:
         pad.fit(adata, use_rep="X_umap", **OPTIONS)
 
 
-def test_sparse_x_is_refused_with_a_hint() -> None:
+def test_sparse_x_is_taken_as_umap_fit_takes_it() -> None:
+    """Umap.fit takes scipy.sparse, so pumap.anndata does too (it said it did not)."""
     from scipy import sparse
+
+    from pumap import Umap
 
     adata = _adata()
     del adata.obsm["X_pca"]
-    adata.X = sparse.csr_matrix(adata.X)
-    with pytest.raises(ValueError, match=r"sparse.*scanpy\.pp\.pca"):
-        pad.fit(adata, use_rep="X", **OPTIONS)
+    adata.X = sparse.csr_matrix(np.where(adata.X > 0.5, adata.X, 0.0))
+    pad.fit(adata, use_rep="X", **OPTIONS)
+    want = Umap(**OPTIONS).fit(adata.X).embedding
+    np.testing.assert_array_equal(adata.obsm["X_pumap"], want)
+    new = anndata.AnnData(X=adata.X[:20])
+    pad.transform(new, model_from=adata, use_rep="X")
+    assert new.obsm["X_pumap"].shape == (20, 2)
 
 
 def test_errors_for_no_model_and_wrong_type() -> None:

@@ -46,7 +46,8 @@ def test_n_points_suffice_for_n_neighbors_n(rng) -> None:
 
 
 def _as_old_file(src: Path, dst: Path) -> None:
-    """Rewrite a model file as pumap 0.1 wrote it: no convention key, n_neighbors one less."""
+    """Rewrite a model file as pumap 0.1 wrote it: format version 1, no convention key,
+    n_neighbors one less."""
     from safetensors import safe_open
     from safetensors.numpy import save_file
 
@@ -57,6 +58,8 @@ def _as_old_file(src: Path, dst: Path) -> None:
     config = json.loads(meta["pumap.config"])
     config["n_neighbors"] -= 1
     meta["pumap.config"] = json.dumps(config)
+    assert json.loads(meta["pumap.format_version"]) == 3
+    meta["pumap.format_version"] = "1"
     save_file(tensors, str(dst), metadata=meta)
 
 
@@ -70,6 +73,52 @@ def test_old_model_files_are_converted_on_load(rng, tmp_path) -> None:
     loaded = FittedUmap.load(old)  # stores 7, the old meaning of today's 8
     assert loaded.config.n_neighbors == 8
     np.testing.assert_array_equal(loaded.transform(x), fitted.transform(x))
+
+
+@pytest.mark.parametrize("keep", [True, False])
+def test_model_files_are_version_3_and_weights_files_version_1(rng, tmp_path, keep) -> None:
+    """Version 3 marks the n_neighbors convention, so that a reader of versions 1-2 (pumap
+    0.1) refuses the file instead of taking n_neighbors one too high (issue #22, item 9);
+    weights files are laid out as in 0.1 and stay version 1."""
+    from pumap.io import read_metadata
+
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    fitted = Umap(n_neighbors=8, keep_training_data=keep, **TINY).fit(x)
+    fitted.save(tmp_path / "m.safetensors")
+    fitted.save(tmp_path / "m.gguf")
+    fitted.save_weights(tmp_path / "w.safetensors")
+    for name in ("m.safetensors", "m.gguf"):
+        assert read_metadata(tmp_path / name)["pumap.format_version"] == 3
+    assert read_metadata(tmp_path / "w.safetensors")["pumap.format_version"] == 1
+
+
+def test_a_version_3_file_counts_the_point_itself_without_the_key(rng, tmp_path) -> None:
+    """From version 3 the version says the convention: no key needed, no conversion."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    path = tmp_path / "m.safetensors"
+    Umap(n_neighbors=8, **TINY).fit(x).save(path)
+    with safe_open(str(path), "np") as f:
+        meta = dict(f.metadata())
+        tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118
+    del meta["pumap.n_neighbors_counts_self"]
+    save_file(tensors, str(path), metadata=meta)
+    assert FittedUmap.load(path).config.n_neighbors == 8
+
+
+def test_info_shows_the_n_neighbors_the_model_uses(rng, tmp_path, capsys) -> None:
+    """pumap info of a 0.1 file showed the stored 7, not the 8 the model uses (item 12)."""
+    from pumap.cli import main
+
+    x = rng.normal(size=(60, 4)).astype(np.float32)
+    new, old = tmp_path / "new.safetensors", tmp_path / "old.safetensors"
+    Umap(n_neighbors=8, **TINY).fit(x).save(new)
+    _as_old_file(new, old)
+    capsys.readouterr()
+    assert main(["info", str(old), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["n_neighbors"] == 8
 
 
 def test_old_checkpoints_are_refused_with_a_reason(rng, tmp_path) -> None:

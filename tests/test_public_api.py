@@ -47,6 +47,7 @@ PUBLIC = {
     "pumap.knn.budget": ["default_memory_budget", "gpu_memory_budget"],
     "pumap.knn.nndescent": ["nndescent_knn"],
     "pumap.knn.ivf": ["ivf_search", "estimate_recall"],
+    "pumap.knn.recall": ["estimate_recall", "RECALL_BLOCK_BYTES"],
     "pumap.knn.topk": ["smallest_or_largest"],
     "pumap.knn.choose": ["choose_method", "build_knn"],
     "pumap.knn.metrics": ["block_distances", "generic_search", "query_knn"],

@@ -9,6 +9,7 @@ import re
 
 import numpy as np
 import pytest
+import scipy.sparse
 import torch
 from torch import nn
 
@@ -242,3 +243,13 @@ def test_threads_are_restored_when_a_fit_fails(blobs) -> None:
     with pytest.raises(KeyboardInterrupt):
         Umap(**TINY, threads=1 if before != 1 else 2).fit(x, callback=stop)
     assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.5, True, None])
+def test_transform_refuses_a_bad_batch_size(batch_size) -> None:
+    x = np.random.default_rng(0).normal(size=(60, 4)).astype(np.float32)
+    fitted = Umap(n_epochs=1, seed=0, verbose=False).fit(x)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        fitted.transform(x, batch_size=batch_size)
+    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+        fitted.transform(scipy.sparse.csr_matrix(x), batch_size=batch_size)

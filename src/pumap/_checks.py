@@ -1,4 +1,5 @@
-"""Checks of option values shared by `pumap.config` (each error names the option)."""
+"""Checks of option and argument values shared by `pumap.config` and the model (each error
+names the option)."""
 
 from __future__ import annotations
 
@@ -15,6 +16,12 @@ def check_int(name: str, value: Any, minimum: int, maximum: int | None = None) -
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
+
+
+def check_positive_int(name: str, value: Any) -> None:
+    """Refuse anything but an integer >= 1 (a bool is not one)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
 def check_float(name: str, value: Any, strictly_positive: bool = False) -> None:

@@ -40,8 +40,9 @@ def fit(
         The cells (rows) to embed.
     use_rep : str
         A key of ``adata.obsm``, or ``"X"`` for ``adata.X``. When the default ``"X_pca"`` is
-        absent, ``adata.X`` is used with a warning. ``adata.X`` must be dense: run
-        ``scanpy.pp.pca(adata)`` first for sparse counts.
+        absent, ``adata.X`` is used with a warning. A sparse ``adata.X`` (scipy.sparse,
+        in memory) is taken as `pumap.Umap.fit` takes it; a backed (on-disk) one must be
+        loaded first (``adata.to_memory()``).
     key_added : str
         ``adata.obsm[key_added]`` receives the embedding; the record goes to
         ``adata.uns["pumap"]`` for the default key, ``adata.uns[key_added]`` otherwise.
@@ -60,7 +61,8 @@ def fit(
     ImportError
         If anndata is not installed.
     ValueError
-        If ``use_rep`` names nothing in ``adata`` or the chosen matrix is sparse.
+        If ``use_rep`` names nothing in ``adata`` or the chosen matrix is a backed sparse
+        dataset.
     """
     _require_anndata(adata)
     if copy:
@@ -161,18 +163,18 @@ def _representation(adata: Any, use_rep: str, *, fallback: bool) -> tuple[Any, s
             f"use_rep={use_rep!r} is not in adata.obsm (it has {sorted(adata.obsm.keys())}); "
             "pass use_rep='X' for adata.X"
         )
-    if _is_sparse(matrix):
+    if _is_backed_sparse(matrix):
         raise ValueError(
-            f"{'adata.X' if used == 'X' else f'adata.obsm[{used!r}]'} is a sparse matrix, "
-            "which pumap does not take: run scanpy.pp.pca(adata) first and use_rep='X_pca'"
+            f"{'adata.X' if used == 'X' else f'adata.obsm[{used!r}]'} is a backed (on-disk) "
+            "sparse dataset, which pumap cannot read in place: load it with "
+            "adata.to_memory() (in-memory scipy.sparse matrices are taken), or run "
+            "scanpy.pp.pca(adata) first and use_rep='X_pca'"
         )
     return matrix, used
 
 
-def _is_sparse(matrix: Any) -> bool:
-    from scipy import sparse
-
-    return bool(sparse.issparse(matrix)) or type(matrix).__name__ in {"CSRDataset", "CSCDataset"}
+def _is_backed_sparse(matrix: Any) -> bool:
+    return type(matrix).__name__ in {"CSRDataset", "CSCDataset"}
 
 
 def _uns_key(key_added: str) -> str:

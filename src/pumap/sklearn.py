@@ -320,7 +320,9 @@ class ParametricUMAP(
         landmarks (`pumap.FittedUmap.fit_more`, whose keyword options it takes).
 
         Not scikit-learn's ``partial_fit``: the estimator must be fitted first. ``fitted_``
-        becomes the continued model and ``embedding_`` the embedding of ``X``.
+        becomes the continued model, ``embedding_`` the embedding of ``X`` and ``graph_`` the
+        fuzzy graph of the landmarks and ``X``. Continued training is unsupervised: ``y``
+        must be None (a ``ValueError`` otherwise; the landmarks carry no targets).
 
         Returns
         -------
@@ -328,11 +330,17 @@ class ParametricUMAP(
             This estimator, updated (as umap-learn's ``fit`` on new data returns self).
         """
         check_is_fitted(self, "fitted_")
+        if y is not None:
+            raise ValueError(
+                "fit_more does not take y: continued training is unsupervised (the landmarks "
+                "carry no targets); call fit(X, y) on all the rows for a supervised model"
+            )
         x = _validate_data(
             self, X, reset=False, dtype=[np.float32, np.float64], **_VALUES_CHECKED_BY_PUMAP
         )
         self.fitted_ = self.fitted_.fit_more(x, **options)
         self.embedding_ = _to_numpy(self.fitted_.embedding)
+        self.graph_ = self.fitted_.graph
         return self
 
     def transform(self, X: Any, *, refine: bool | None = None) -> np.ndarray:

@@ -246,6 +246,10 @@ class Umap:
         fitted.graph = graph  # scipy CSR on first use of fitted.graph
         if cfg.keep_training_data and not is_sparse(x):
             fitted.landmark_rows = sample_rows(x, plan.seed)  # fit_more's default landmarks
+        fitted.no_landmarks = (  # why fit_more needs landmarks= (if it does)
+            "it was fitted on sparse X, of which it keeps no rows" if is_sparse(x)
+            else "it was fitted with keep_training_data=False"
+        )
         if keeps_index(x, cfg):
             with stages.run("index", "the training index"):
                 fitted.training_index = _index(x, fitted.embedding, cfg, plan.seed, device)

@@ -210,13 +210,46 @@ def test_precomputed_knn_replaces_the_search(digits: np.ndarray) -> None:
         (lambda i, d: (np.where(i == 3, -1, i), d), r"indices must lie in \[0, 399\]"),
         (lambda i, d: (i, np.where(i == 3, np.nan, d)), "finite and non-negative"),
         (lambda i, d: (i[:, :5], d[:, :5]), "holds 4 neighbours .* needs"),
-        (lambda i, d: (i[:, ::-1], d[:, ::-1]), "row 0 lists itself elsewhere"),
+        (lambda i, d: (np.hstack([i[:, :1], i[:, :-1]]), d), "row 0 lists itself twice"),
     ],
 )
 def test_precomputed_knn_is_checked_by_name(digits: np.ndarray, change, match: str) -> None:
     idx, dist = _umap_learn_layout(digits, 16)
     with pytest.raises(ValueError, match=match):
         Umap(**FAST, precomputed_knn=change(idx, dist)).fit(digits)
+
+
+def test_precomputed_knn_from_scikit_learn_with_duplicate_rows(digits: np.ndarray) -> None:
+    """scikit-learn's kneighbors(X) lists the point itself, but after its duplicate when rows
+    repeat (umap-learn accepts that): the graph is the exact search's (issue #22, item 11)."""
+    neighbors = pytest.importorskip("sklearn.neighbors")
+    x = np.vstack([digits[:200], digits[:200]])  # every row twice
+    k = UmapConfig().n_neighbors
+    dist, idx = neighbors.NearestNeighbors(n_neighbors=k).fit(x).kneighbors(x)
+    assert (idx[:, 0] != np.arange(400)).any()  # the case of the issue: self not first
+    given = Umap(**FAST, precomputed_knn=(idx, dist)).fit(x)
+    # umap-learn's layout of the same neighbours: the point itself moved to the front
+    first = np.argsort(idx != np.arange(400)[:, None], axis=1, kind="stable")
+    canonical = (np.take_along_axis(idx, first, 1), np.take_along_axis(dist, first, 1))
+    assert (canonical[0][:, 0] == np.arange(400)).all()
+    same = Umap(**FAST, precomputed_knn=canonical).fit(x)
+    assert abs(given.graph - same.graph).max() == 0
+    reversed_rows = Umap(**FAST, precomputed_knn=(idx[:, ::-1], dist[:, ::-1])).fit(x)
+    assert abs(reversed_rows.graph - given.graph).max() == 0
+
+
+def test_sparse_precomputed_keeps_stored_zero_distances(digits: np.ndarray) -> None:
+    """Duplicate points are at a stored distance 0: neighbours in a sparse matrix as in a
+    dense one (issue #22, item 3: the zeros were dropped)."""
+    x = np.vstack([digits[:150], digits[:150]])
+    d = cdist(x, x).astype(np.float32)
+    rows, cols = np.nonzero(~np.eye(300, dtype=bool))
+    sparse = scipy.sparse.csr_matrix((d[rows, cols], (rows, cols)), shape=d.shape)
+    assert (sparse.data == 0).sum() == 300  # the duplicates' distances, stored
+    dense_fit = Umap(metric="precomputed", **FAST).fit(d)
+    sparse_fit = Umap(metric="precomputed", **FAST).fit(sparse)
+    assert abs(sparse_fit.graph - dense_fit.graph).max() < 1e-6
+    assert sparse.nnz == 300 * 299  # the caller's matrix is untouched
 
 
 @pytest.mark.parametrize("sparse", [False, True])

@@ -23,6 +23,7 @@ from pumap.model.refine import (
     _repulsion,
     edge_rates,
     nearest_rows,
+    refine,
     refine_layout,
     transform_memberships,
 )
@@ -95,8 +96,10 @@ def test_sketch_recall_on_digits() -> None:
 # --- memberships and the update rules -----------------------------------------------------
 
 
-def test_memberships_match_umap_learn_transform() -> None:
-    """The same (new point -> training) distances give umap-learn's transform memberships."""
+@pytest.mark.parametrize("local_connectivity", [1.0, 0.5, 2.0, 2.5])
+def test_memberships_match_umap_learn_transform(local_connectivity: float) -> None:
+    """The same (new point -> training) distances give umap-learn's transform memberships,
+    which use the fit's local_connectivity less one."""
     umap_ = pytest.importorskip("umap.umap_")
     from sklearn.datasets import load_digits
 
@@ -104,12 +107,16 @@ def test_memberships_match_umap_learn_transform() -> None:
     k = 16  # n_neighbors=16: 16 training points per new point, in both libraries
     idx, dist = _brute(x[1500:].astype(np.float64), x[:1500].astype(np.float64), k)
     dist = dist.astype(np.float32)
-    sigmas, rhos = umap_.smooth_knn_dist(dist, float(k), local_connectivity=0.0)
+    adjusted = max(0.0, local_connectivity - 1.0)  # umap-learn's transform
+    sigmas, rhos = umap_.smooth_knn_dist(dist, float(k), local_connectivity=adjusted)
     _, _, vals, _ = umap_.compute_membership_strengths(
         idx.astype(np.int32), dist, sigmas, rhos, bipartite=True
     )
-    ours = transform_memberships(torch.from_numpy(dist)).numpy().reshape(-1)
-    np.testing.assert_allclose(ours, vals, atol=1e-4)
+    ours = transform_memberships(torch.from_numpy(dist), local_connectivity).numpy()
+    # umap-learn bisects in float32 to a tolerance of 1e-5 on the sum of memberships
+    np.testing.assert_allclose(ours.reshape(-1), vals, atol=1e-4)
+    if local_connectivity > 1.5:  # rho > 0: the nearest neighbour has membership 1
+        assert (ours[:, 0] == 1.0).all()
 
 
 def _attraction64(y: np.ndarray, other: np.ndarray) -> np.ndarray:
@@ -120,11 +127,11 @@ def _attraction64(y: np.ndarray, other: np.ndarray) -> np.ndarray:
     return np.clip(coeff * (y - other), -GRADIENT_CLIP, GRADIENT_CLIP)
 
 
-def _repulsion64(y: np.ndarray, other: np.ndarray) -> np.ndarray:
+def _repulsion64(y: np.ndarray, other: np.ndarray, gamma: float = 1.0) -> np.ndarray:
     d2 = float(((y - other) ** 2).sum())
     if d2 == 0.0:
         return np.zeros_like(y)
-    coeff = 2.0 * B / ((0.001 + d2) * (A * d2**B + 1.0))
+    coeff = 2.0 * gamma * B / ((0.001 + d2) * (A * d2**B + 1.0))
     return np.clip(coeff * (y - other), -GRADIENT_CLIP, GRADIENT_CLIP)
 
 
@@ -158,7 +165,7 @@ def test_edge_schedule_is_umap_learns() -> None:
         assert np.array_equal(due.astype(float), ours), epoch
 
 
-def _layout64(init, neighbours, weights, reference, n_epochs, rate, generator):
+def _layout64(init, neighbours, weights, reference, n_epochs, rate, generator, gamma=1.0):
     """Slow float64 reference of one point at a time, drawing the same negatives."""
     y = init.astype(np.float64).copy()
     w = weights / weights.max()
@@ -177,14 +184,15 @@ def _layout64(init, neighbours, weights, reference, n_epochs, rate, generator):
             for j in range(k):
                 step += due[i, j] * _attraction64(y[i], neighbours[i, j])
             for _ in range(negatives[i]):
-                step += _repulsion64(y[i], reference[picks[drawn]])
+                step += _repulsion64(y[i], reference[picks[drawn]], gamma)
                 drawn += 1
             new[i] = y[i] + alpha * step
         y = new
     return y
 
 
-def test_layout_matches_float64_reference() -> None:
+@pytest.mark.parametrize("gamma", [1.0, 0.3])
+def test_layout_matches_float64_reference(gamma: float) -> None:
     rng = np.random.default_rng(3)
     reference = rng.normal(size=(50, 2)) * 3
     neighbours_idx = rng.integers(0, 50, size=(8, 5))
@@ -196,10 +204,10 @@ def test_layout_matches_float64_reference() -> None:
         torch.tensor(weights),
         torch.tensor(reference, dtype=torch.float32),
         a=A, b=B, n_epochs=12, negative_sample_rate=3,
-        generator=torch.Generator().manual_seed(5),
+        generator=torch.Generator().manual_seed(5), repulsion_strength=gamma,
     ).numpy()
     ref = _layout64(init, reference[neighbours_idx], weights, reference, 12, 3,
-                    torch.Generator().manual_seed(5))
+                    torch.Generator().manual_seed(5), gamma)
     np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
     assert np.abs(got - init).max() > 0.1  # it did move
 
@@ -249,7 +257,7 @@ def test_refine_without_training_data_is_refused(tmp_path) -> None:
     path = tmp_path / "plain.safetensors"
     fitted.save(path)
     meta = read_metadata(path)
-    assert meta["pumap.format_version"] == 1 and "pumap.training_index" not in meta
+    assert meta["pumap.format_version"] == 3 and "pumap.training_index" not in meta
 
 
 @pytest.mark.parametrize("suffix", [".safetensors", ".gguf"])
@@ -258,7 +266,7 @@ def test_training_index_round_trips(clusters, tmp_path, suffix: str) -> None:
     path = tmp_path / f"model{suffix}"
     fitted.save(path)
     meta = read_metadata(path)
-    assert meta["pumap.format_version"] == 2
+    assert meta["pumap.format_version"] == 3
     assert meta["pumap.training_index"] == {
         "metric": "euclidean", "n_samples": 600, "dims": 12, "sketch": False
     }
@@ -408,3 +416,48 @@ def test_refine_places_held_out_mnist_like_umap_learn(mnist_dir) -> None:
     assert clf.score(refined, yte) >= 0.93
     assert trustworthiness(xte, refined, n_neighbors=15) >= 0.93
     assert clf.score(fitted.transform(xte), yte) < 0.9  # the control: the forward pass alone
+
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "manhattan", "chebyshev", "correlation"])
+def test_fitted_model_owns_its_training_data(metric: str, tmp_path) -> None:
+    """Editing X in place after the fit changes neither refine nor what save writes."""
+    x, _ = make_clusters(300, n_features=6, n_clusters=3, seed=1)
+    queries = x[:20] + 0.5
+    fitted = Umap(n_epochs=2, seed=0, verbose=False, metric=metric).fit(x)
+    before = fitted.transform(queries, refine=True, refine_epochs=5)
+    fitted.save(tmp_path / "before.safetensors")
+    x[:] = 0.0  # the caller reuses its buffer
+    np.testing.assert_array_equal(fitted.transform(queries, refine=True, refine_epochs=5), before)
+    fitted.save(tmp_path / "after.safetensors")
+    assert (tmp_path / "before.safetensors").read_bytes() == (
+        tmp_path / "after.safetensors"
+    ).read_bytes()
+    assert float(fitted.landmark_rows.abs().sum()) > 0  # fit_more's landmarks are a copy too
+
+
+def test_refine_uses_the_fits_repulsion_and_local_connectivity(monkeypatch) -> None:
+    """transform(refine=True) hands the fit's repulsion_strength and local_connectivity on
+    (umap-learn's transform uses both); the defaults give other positions."""
+    import pumap.model.fitted as fitted_module
+
+    x, _ = make_clusters(300, n_features=6, n_clusters=3, seed=1)
+    seen = {}
+
+    def spy(*args, **kwargs):
+        seen.update(kwargs)
+        return refine(*args, **kwargs)
+
+    monkeypatch.setattr(fitted_module, "refine", spy)
+    fitted = Umap(n_epochs=2, seed=0, verbose=False, repulsion_strength=0.3,
+                  local_connectivity=2.0).fit(x)
+    got = fitted.transform(x[:20] + 0.1, refine=True, refine_epochs=20)
+    assert seen["repulsion_strength"] == 0.3 and seen["local_connectivity"] == 2.0
+    plain = refine(
+        fitted.training_index, torch.from_numpy(x[:20] + 0.1),
+        torch.from_numpy(fitted.transform(x[:20] + 0.1)), n_neighbors=fitted.config.n_neighbors,
+        a=fitted.a, b=fitted.b, n_epochs=20,
+        negative_sample_rate=fitted.config.negative_sample_rate,
+        generator=torch.Generator().manual_seed(0),
+    ).numpy()
+    assert np.abs(got - plain).max() > 1e-3

@@ -325,6 +325,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     from ..model.io import detect_format, read_metadata
+    from ..model.model_file import config_as_today
 
     fmt = detect_format(args.model)
     meta = read_metadata(args.model)
@@ -348,7 +349,8 @@ def cmd_info(args: argparse.Namespace) -> int:
             epochs_trained=len(meta.get("pumap.losses", [])),
             world_size=meta.get("pumap.world_size", 1),  # files before it: one process
             final_loss=losses[-1] if losses else None,
-            config=meta.get("pumap.config"),
+            # n_neighbors as the model uses it (files of pumap 0.1 store one less)
+            config=config_as_today(meta) if isinstance(meta.get("pumap.config"), dict) else None,
         )
         if (meta.get("pumap.encoder") or {}).get("type") == "mlp":
             from ..model.fitted import FittedUmap

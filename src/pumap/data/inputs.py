@@ -42,7 +42,8 @@ def validate_input(data: Any, cfg: UmapConfig) -> Input:
     """The one check of a fit's input: a finite float32 matrix (a tensor, or CSR for
     scipy.sparse input), enough rows, not all alike (dense); square for precomputed."""
     if is_sparse(data):
-        x: Input = as_csr_float32(data, "X")
+        # a stored 0 of a precomputed distance matrix is a distance (duplicate points)
+        x: Input = as_csr_float32(data, "X", keep_zeros=cfg.metric == PRECOMPUTED)
         if cfg.mixed_precision or cfg.compile or cfg.input_dropout > 0 or cfg.decoder:
             raise ValueError(
                 "sparse X does not go with mixed_precision, compile, input_dropout or decoder; "
@@ -61,7 +62,8 @@ def validate_input(data: Any, cfg: UmapConfig) -> Input:
         if (values < 0).any():
             raise ValueError("metric='precomputed': X holds negative distances")
     if is_sparse(x):
-        check_sparse_not_constant(x, "X")
+        if cfg.metric != PRECOMPUTED:  # its stored zeros are not in canonical form
+            check_sparse_not_constant(x, "X")
     else:
         check_not_constant(x, "X")
     return x

@@ -28,9 +28,14 @@ def is_sparse(data: Any) -> bool:
     return scipy.sparse.issparse(data)
 
 
-def as_csr_float32(data: Any, name: str = "X") -> scipy.sparse.csr_matrix:
+def as_csr_float32(
+    data: Any, name: str = "X", *, keep_zeros: bool = False
+) -> scipy.sparse.csr_matrix:
     """A scipy.sparse input as float32 CSR with sorted, summed indices; checked like dense
     input (2-D, not empty, real numbers, finite, within float32's range).
+
+    Explicitly stored zeros are dropped unless ``keep_zeros`` (a sparse distance matrix of
+    ``metric="precomputed"``, where a stored 0 is a known distance, not a missing one).
 
     Raises
     ------
@@ -52,7 +57,8 @@ def as_csr_float32(data: Any, name: str = "X") -> scipy.sparse.csr_matrix:
     if csr is data:
         csr = csr.copy()  # pumap sorts the indices in place: never touch the caller's matrix
     csr.sum_duplicates()
-    csr.eliminate_zeros()  # one canonical form: `check_sparse_not_constant` compares arrays
+    if not keep_zeros:
+        csr.eliminate_zeros()  # one canonical form: `check_sparse_not_constant` compares arrays
     csr.sort_indices()
     if not np.isfinite(csr.data).all():
         bad = int(np.flatnonzero(~np.isfinite(csr.data))[0])

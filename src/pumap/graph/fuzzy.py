@@ -97,6 +97,7 @@ def smooth_knn_dist(
     n_iter: int = 64,
     local_connectivity: float = 1.0,
     bandwidth: float = 1.0,
+    rho: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-point bandwidth ``sigma`` and offset ``rho`` by vectorised bisection.
 
@@ -104,6 +105,9 @@ def smooth_knn_dist(
     ----------
     distances : torch.Tensor
         ``(n, k)`` distances to each point's k nearest neighbours (self excluded), ascending.
+    rho : torch.Tensor, optional
+        ``(n,)`` offsets to use instead of `nearest_nonzero_distance` of ``distances`` (the
+        refined transform takes them from a wider row than the one ``sigma`` sums over).
 
     Returns
     -------
@@ -114,7 +118,9 @@ def smooth_knn_dist(
     dist = distances.to(dtype)
     n, k = dist.shape
     target = np.log2(k + 1) * bandwidth
-    rho = nearest_nonzero_distance(dist, local_connectivity)
+    if rho is None:
+        rho = nearest_nonzero_distance(dist, local_connectivity)
+    rho = rho.to(dtype)
     shifted = dist - rho[:, None]
     lo = torch.zeros(n, dtype=dtype, device=dist.device)
     hi = torch.full((n,), float("inf"), dtype=dtype, device=dist.device)

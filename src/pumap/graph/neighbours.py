@@ -11,6 +11,7 @@ import torch
 
 from ..config import UmapConfig
 from ..knn import APPROXIMATE_METHODS, KnnGraph, build_knn, choose_method, estimate_recall
+from ..metric_names import EXACT_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,8 @@ log = logging.getLogger(__name__)
 # underflow (see `knn_input`).
 KNN_SAFE_EXPONENT = 40
 # Rows searched exactly to estimate an approximate k-NN graph's recall (`FittedUmap.knn_info`):
-# one (rows x n) block of distances, about 1% of the search's own work at n = 1e5.
+# about 1% of the search's own work at n = 1e5, in blocks of at most 64 MiB of distances
+# (`pumap.knn.recall`).
 KNN_RECALL_QUERIES = 500
 
 
@@ -33,7 +35,8 @@ def knn_stage(
     x: torch.Tensor, cfg: UmapConfig, seed: int, device: torch.device
 ) -> tuple[KnnGraph, dict[str, Any]]:
     """The k-NN graph, and what was done (`FittedUmap.knn_info`): the method, and for an
-    approximate one its recall estimated on `KNN_RECALL_QUERIES` rows searched exactly."""
+    approximate one its recall estimated on `KNN_RECALL_QUERIES` rows searched exactly under
+    the fit's metric (None for a metric only pynndescent computes)."""
     method = choose_method(x.shape[0], cfg.metric, cfg.knn_method, device, x.shape[1])
     data = knn_input(x)
     if method != "nndescent":  # one copy on the device, for the search and the estimate
@@ -49,7 +52,7 @@ def knn_stage(
         precision=cfg.knn_precision,
     )
     info: dict[str, Any] = {"method": method, "requested": cfg.knn_method, "recall": None}
-    if method in APPROXIMATE_METHODS:
+    if method in APPROXIMATE_METHODS and cfg.metric in EXACT_METRICS:
         info["recall"] = round(estimate_recall(data.to(device), knn, cfg.metric,
                                                n_queries=KNN_RECALL_QUERIES, seed=seed), 4)
         info["recall_queries"] = min(KNN_RECALL_QUERIES, x.shape[0])

@@ -5,8 +5,8 @@ device, NN-Descent, or IVF.
 `exact_knn` and `nndescent_knn` check their input and search; `build_knn` picks the method
 for a fit (on input `Umap.fit` has checked). The modules: `base` (`KnnGraph`), `exact` (the
 blocked search, `pairwise_distances` and the differentiable top-k), `budget` (block sizes
-from a memory budget), `nndescent`, `ivf` (clustered search on any torch device) and
-`choose` (the per-device rule).
+from a memory budget), `nndescent`, `ivf` (clustered search on any torch device), `recall`
+(an approximate graph's recall, in blocks) and `choose` (the per-device rule).
 """
 
 from .base import COSINE_EPS, KnnGraph
@@ -20,8 +20,9 @@ from .budget import (
 )
 from .choose import APPROXIMATE_METHODS, build_knn, choose_method, exact_is_cheaper
 from .exact import TopK, exact_knn, exact_search, knn_topk, pairwise_distances
-from .ivf import estimate_recall, ivf_search
+from .ivf import ivf_search
 from .nndescent import nndescent_knn, nndescent_search
+from .recall import estimate_recall
 
 __all__ = [
     "APPROXIMATE_METHODS",

@@ -6,7 +6,7 @@ clusters whose centroids are nearest to their cluster's centroid (itself include
 product and a top-k per block, the operations a GPU does at its full rate. Candidates are
 then refined exactly, as in the exact search. The cost is about ``n * n_probe * n / n_lists``
 distance evaluations instead of ``n**2``; a point whose true neighbours lie in a cluster that
-is not among its cluster's probes loses them, which the recall (`estimate_recall`) measures.
+is not among its cluster's probes loses them, which the recall (`pumap.knn.recall`) measures.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import torch
 
 from .base import KnnGraph
 from .budget import default_memory_budget, n_candidates
+from .recall import estimate_recall  # noqa: F401  (its import path before pumap.knn.recall)
 
 log = logging.getLogger(__name__)
 
@@ -226,20 +227,3 @@ def _refine_rows(
     dist, order = dist.sort(dim=1, stable=True)
     return dist, chosen.gather(1, order)
 
-
-def estimate_recall(
-    x: torch.Tensor, graph: KnnGraph, metric: str, n_queries: int = 1000, seed: int = 0
-) -> float:
-    """Share of the true k nearest neighbours found, on ``n_queries`` rows drawn at random
-    and searched exactly (one ``n_queries x n`` block)."""
-    n, k = graph.indices.shape
-    generator = torch.Generator(device=x.device).manual_seed(seed)
-    rows = torch.randperm(n, generator=generator, device=x.device)[: min(n_queries, n)]
-    points = _unit_rows(x) if metric == "cosine" else x
-    q = points.index_select(0, rows)
-    scores = torch.addmm((points * points).sum(dim=1)[None, :], q, points.T, alpha=-2.0)
-    scores[torch.arange(rows.shape[0], device=x.device), rows] = math.inf
-    truth = scores.topk(k, dim=1, largest=False).indices
-    found = graph.indices.index_select(0, rows.to(graph.indices.device)).to(x.device)
-    hits = (truth[:, :, None] == found[:, None, :]).any(dim=2).sum()
-    return float(hits) / float(truth.numel())

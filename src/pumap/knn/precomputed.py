@@ -26,10 +26,13 @@ def precomputed_knn_graph(knn: Any, n: int, k: int) -> KnnGraph:
     """`KnnGraph` of ``k`` neighbours from umap-learn's ``precomputed_knn`` layout.
 
     ``knn`` is ``(indices, distances)`` (a third item, umap-learn's search index, is ignored):
-    ``(n, w)`` arrays, each row sorted by distance or not (they are sorted here). Either
-    every row's first column is the point itself, as umap-learn's ``nearest_neighbors``
-    gives (then ``w - 1`` neighbours), or no row lists itself (``w`` neighbours). The ``k``
-    nearest are kept; fewer than ``k`` is an error.
+    ``(n, w)`` arrays, each row sorted by distance or not (they are sorted here). When any
+    row lists the point itself (umap-learn's ``nearest_neighbors`` and scikit-learn's
+    ``kneighbors(X)`` do, usually first, after another row at distance 0 when rows are
+    duplicated), each row is taken as the point and ``w - 1`` neighbours: the point itself
+    is dropped, and a row that does not list it (its duplicates filled the row) keeps its
+    ``w - 1`` nearest. Otherwise every row holds ``w`` neighbours. The ``k`` nearest are
+    kept; fewer than ``k`` is an error.
 
     Raises
     ------
@@ -56,16 +59,7 @@ def precomputed_knn_graph(knn: Any, n: int, k: int) -> KnnGraph:
         )
     if not np.isfinite(distances).all() or (distances < 0).any():
         raise ValueError(f"{name}: distances must be finite and non-negative")
-    is_self = indices == np.arange(n)[:, None]
-    first_is_self = is_self[:, 0]
-    if first_is_self.all() and not is_self[:, 1:].any():
-        indices, distances = indices[:, 1:], distances[:, 1:]
-    elif is_self.any():
-        row = int(np.flatnonzero(is_self.any(axis=1))[0])
-        raise ValueError(
-            f"{name}: either every row starts with the point itself (umap-learn's layout) or "
-            f"no row lists itself; row {row} lists itself elsewhere"
-        )
+    indices, distances = _without_self(indices, distances, name)
     if indices.shape[1] < k:
         raise ValueError(
             f"{name} holds {indices.shape[1]} neighbours per point besides the point itself "
@@ -77,6 +71,21 @@ def precomputed_knn_graph(knn: Any, n: int, k: int) -> KnnGraph:
     if any(len(set(row)) < k for row in idx[: min(n, 1000)]):
         raise ValueError(f"{name}: a row lists the same neighbour twice")
     return KnnGraph(torch.from_numpy(idx), torch.from_numpy(dist))
+
+
+def _without_self(
+    indices: np.ndarray, distances: np.ndarray, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rows less the point itself, ``w - 1`` wide, when any row lists itself (else as
+    given): the self entry sorts last and the last column goes."""
+    is_self = indices == np.arange(indices.shape[0])[:, None]
+    if not is_self.any():
+        return indices, distances
+    twice = is_self.sum(axis=1) > 1
+    if twice.any():
+        raise ValueError(f"{name}: row {int(np.flatnonzero(twice)[0])} lists itself twice")
+    order = np.argsort(np.where(is_self, np.inf, distances), axis=1, kind="stable")[:, :-1]
+    return np.take_along_axis(indices, order, 1), np.take_along_axis(distances, order, 1)
 
 
 def distance_matrix_knn(d: Any, k: int) -> KnnGraph:

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._checks import check_positive_int
 from ..config import UmapConfig
 from ..data.inputs import sparse_batches
 from ..data.preprocess import Standardizer, as_float32_matrix
@@ -52,8 +53,9 @@ class FittedUmap:
     knn_info : dict, optional
         How the fit built its k-NN graph: ``method`` (the one ``knn_method`` chose),
         ``requested`` (``knn_method`` itself) and ``recall``, for an approximate method the
-        share of true neighbours found on ``recall_queries`` rows searched exactly (None for
-        the exact search). Saved in the model file; None for files written before 0.2.
+        share of true neighbours found on ``recall_queries`` rows searched exactly under the
+        fit's metric (None for the exact search and for metrics only pynndescent
+        computes). Saved in the model file; None for files written before 0.2.
     world_size : int
         Processes that trained it: above 1 for a data-parallel fit (`pumap.training.distributed`).
 
@@ -66,6 +68,8 @@ class FittedUmap:
         The fuzzy graph of the fit, ``(n, n)`` symmetric memberships with both directions
         stored (umap-learn's ``graph_``). Kept in memory after `Umap.fit`; model files do
         not hold it, so it is ``None`` after `load`.
+    no_landmarks : str
+        Why `fit_more` has no default landmarks when ``landmark_rows`` is None.
     """
 
     def __init__(
@@ -95,9 +99,10 @@ class FittedUmap:
         self.world_size = int(world_size)
         self.decoder = decoder.eval() if decoder is not None else None
         # Kept in memory only (not in model files) for `fit_more`: Adam's final state and a
-        # sample of the training rows, the default landmarks.
+        # sample of the training rows, the default landmarks (and why there are none).
         self.optimizer_state: dict[str, Any] | None = None
         self.landmark_rows: torch.Tensor | None = None
+        self.no_landmarks = "it was loaded from a file"
         # The fit's fuzzy graph, in memory only: not saved, None after `load`. Kept as the
         # edge list on the host and made scipy CSR on first use of `graph` (at 1e7 points the
         # conversion costs tens of seconds and gigabytes: a fit does not pay it unasked).
@@ -178,9 +183,10 @@ class FittedUmap:
         Raises
         ------
         ValueError
-            If ``data`` does not have the model's number of features, or ``refine=True`` is
-            asked of a model without a training index.
+            If ``data`` does not have the model's number of features, ``batch_size`` is not a
+            positive integer, or ``refine=True`` is asked of a model without a training index.
         """
+        check_positive_int("batch_size", batch_size)
         if is_sparse(data):
             return self._transform_sparse(data, batch_size, refine, refine_epochs, seed)
         x = as_float32_matrix(data, "X")
@@ -253,8 +259,7 @@ class FittedUmap:
                 f"embedding has {y.shape[1]} columns but this model embeds in "
                 f"n_components={self.n_components}"
             )
-        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        check_positive_int("batch_size", batch_size)
         with torch_threads(self.config.threads):
             out = inverse_decode(self.decoder, self.standardizer, y, batch_size, self.n_features)
         if isinstance(embedding, torch.Tensor):
@@ -301,16 +306,12 @@ class FittedUmap:
         index = self.training_index
         if index.points.device != device:
             index = self.training_index = index.to(device)
+        cfg = self.config
         return refine(
-            index,
-            x,
-            init,
-            n_neighbors=self.config.n_neighbors,
-            a=self.a,
-            b=self.b,
-            n_epochs=epochs,
-            negative_sample_rate=self.config.negative_sample_rate,
+            index, x, init, n_neighbors=cfg.n_neighbors, a=self.a, b=self.b, n_epochs=epochs,
+            negative_sample_rate=cfg.negative_sample_rate,
             generator=torch.Generator(device=device).manual_seed(seed),
+            repulsion_strength=cfg.repulsion_strength, local_connectivity=cfg.local_connectivity,
         )
 
     @torch.inference_mode()
@@ -361,25 +362,28 @@ class FittedUmap:
         Returns
         -------
         FittedUmap
-            A new model: ``embedding`` is that of ``data``; ``training_index`` and the
-            kept landmark sample cover the landmarks and ``data``; ``optimizer_state`` is
-            Adam's (fresh when this model has none, as after `load`).
+            A new model with this one's options, ``a``, ``b`` and decoder (trained further):
+            ``embedding`` is that of ``data``; ``graph``, ``knn_info``, ``training_index``
+            and the kept landmark sample cover the landmarks and ``data``;
+            ``optimizer_state`` is Adam's (fresh when this model has none, as after `load`).
 
         Raises
         ------
         ValueError
-            If ``data`` or ``landmarks`` do not have the model's features, or an option is
-            out of range (named in the message).
+            If ``data`` or ``landmarks`` do not have the model's features, an option is out
+            of range (named in the message), or the model's metric is ``"precomputed"``.
         """
         run = continue_training(
-            self.encoder, self.standardizer, self.config, data, device=self.device,
-            optimizer_state=self.optimizer_state, landmark_rows=self.landmark_rows, **options,
+            self.encoder, self.standardizer, self.config, data, device=self.device, a=self.a,
+            b=self.b, decoder=self.decoder, optimizer_state=self.optimizer_state,
+            landmark_rows=self.landmark_rows, no_landmarks=self.no_landmarks, **options,
         )
         more = FittedUmap(
             run.encoder, self.standardizer, self.config, run.a, run.b, run.embedding,
-            run.losses, run.training_index,
+            run.losses, run.training_index, run.knn_info, decoder=run.decoder,
         )
         more.optimizer_state, more.landmark_rows = run.optimizer_state, run.landmark_rows
+        more.graph, more.no_landmarks = run.graph, "it was fitted with keep_training_data=False"
         return more
 
     def save(self, path: str | Path, *, include_embedding: bool = False) -> None:

@@ -40,13 +40,14 @@ from .formats import (
     write_safetensors,
 )
 from .model_file import (
-    COUNTS_SELF_KEY,
     FORMAT_VERSION,
     KEY_KINDS,
     WEIGHTS_FORMAT,
+    WEIGHTS_VERSION,
     ModelParts,
     check_format,
     check_model_metadata,
+    config_as_today,
     fill_module,
     model_payload,
     read_decoder,
@@ -132,7 +133,7 @@ def save_weights(model: ModelParts | nn.Module, path: str | os.PathLike[str]) ->
     tensors = state_tensors(encoder, prefix="")
     metadata = {
         "pumap.format": WEIGHTS_FORMAT,
-        "pumap.format_version": FORMAT_VERSION,
+        "pumap.format_version": WEIGHTS_VERSION,
         "pumap.library_version": __version__,
     }
     atomic_write(path, lambda tmp: write_safetensors(tmp, metadata, tensors))
@@ -222,7 +223,7 @@ def read_model(
     n_features, n_components = meta["pumap.n_features"], meta["pumap.n_components"]
 
     try:
-        config = UmapConfig.from_dict(_current_config(meta))
+        config = UmapConfig.from_dict(config_as_today(meta))
     except (ValueError, TypeError) as err:
         raise ModelFormatError(
             path, f"metadata pumap.config is not a valid UmapConfig: {err}"
@@ -345,11 +346,3 @@ def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
         check_format(path, metadata)  # before the tensors: a newer version may lay them out anew
         return metadata, file.tensors(ALL_DTYPES)
 
-
-def _current_config(meta: dict[str, Any]) -> dict[str, Any]:
-    """The stored config with today's ``n_neighbors``: files without `COUNTS_SELF_KEY` were
-    written when it did not count the point itself (pumap 0.1), so theirs is one less."""
-    config = dict(meta["pumap.config"])
-    if not meta.get(COUNTS_SELF_KEY, False) and isinstance(config.get("n_neighbors"), int):
-        config["n_neighbors"] += 1
-    return config

@@ -29,10 +29,15 @@ from .refine import TrainingIndex
 
 MODEL_FORMAT = "pumap-model"
 WEIGHTS_FORMAT = "pumap-weights"
-FORMAT_VERSION = 2  # the newest this pumap reads and writes
-# A model without a training index is written as version 1, which pumap 0.1 reads too; the
-# training index (``refine.*`` tensors, ``pumap.training_index``) came with version 2.
-PLAIN_MODEL_VERSION = 1
+# The newest version this pumap reads, and the one every model file is written as. Version 1
+# is pumap 0.1's; 2 added the training index (``refine.*`` tensors, ``pumap.training_index``);
+# 3 is umap-learn's n_neighbors convention (the point itself counted) and 0.2's config fields,
+# so that a reader of versions 1-2 (pumap 0.1) refuses the file instead of taking n_neighbors
+# one too high. Files before 3 are converted on load (`config_as_today`).
+FORMAT_VERSION = 3
+COUNTS_SELF_VERSION = 3
+# A weights file (encoder tensors only, no config) is laid out as in pumap 0.1, which reads it.
+WEIGHTS_VERSION = 1
 # Metadata key -> kind. Safetensors stores every value JSON-encoded; GGUF stores "str" as
 # STRING, "uint" as UINT32/UINT64, "float" as FLOAT64, "bool" as BOOL and "json" as a STRING
 # holding JSON text.
@@ -58,7 +63,8 @@ OPTIONAL_MODEL_KEYS: dict[str, str] = {
     "pumap.n_neighbors_counts_self": "bool",
 }
 # Written (true) by every model file since pumap's n_neighbors counts the point itself, as
-# umap-learn's does; a file without it stores pumap 0.1's n_neighbors, one less.
+# umap-learn's does (files of versions 1-2 written before it store 0.1's n_neighbors, one
+# less; from version 3 the version says it).
 COUNTS_SELF_KEY = "pumap.n_neighbors_counts_self"
 KEY_KINDS = {**MODEL_KEYS, **OPTIONAL_MODEL_KEYS}
 
@@ -132,7 +138,7 @@ def model_payload(
         tensors.update({name: as_f32(t) for name, t in index.tensors().items()})
     metadata = {
         "pumap.format": MODEL_FORMAT,
-        "pumap.format_version": FORMAT_VERSION if index is not None else PLAIN_MODEL_VERSION,
+        "pumap.format_version": FORMAT_VERSION,
         "pumap.library_version": __version__,
         "pumap.config": model.config.to_dict(),
         "pumap.encoder": spec,
@@ -307,3 +313,16 @@ def fill_module(
         module.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     except RuntimeError as err:
         raise ModelFormatError(path, f"cannot load the tensors into the {what}: {err}") from None
+
+
+def config_as_today(meta: dict[str, Any]) -> dict[str, Any]:
+    """The stored config with today's ``n_neighbors``: a file of a version before
+    `COUNTS_SELF_VERSION` without `COUNTS_SELF_KEY` was written when it did not count the
+    point itself (pumap 0.1), so its value is one less."""
+    config = dict(meta["pumap.config"])
+    counts_self = meta.get("pumap.format_version", 1) >= COUNTS_SELF_VERSION or meta.get(
+        COUNTS_SELF_KEY, False
+    )
+    if not counts_self and isinstance(config.get("n_neighbors"), int):
+        config["n_neighbors"] += 1
+    return config

@@ -23,7 +23,7 @@ import torch
 
 from ..data.pca import principal_axes
 from ..data.sparse import is_sparse, project_rows, sparse_sketch
-from ..graph.fuzzy import membership_strengths, smooth_knn_dist
+from ..graph.fuzzy import membership_strengths, nearest_nonzero_distance, smooth_knn_dist
 from ..knn import KnnGraph
 from ..knn.metrics import PRODUCT_METRICS, query_knn
 
@@ -91,7 +91,9 @@ class TrainingIndex:
             return cls(embedding.float().contiguous(), points, mean, axes, metric)
         if metric not in PRODUCT_METRICS:
             zero = torch.zeros(x.shape[1], dtype=torch.float32, device=x.device)
-            return cls(embedding.float().contiguous(), x.contiguous(), zero, None, metric)
+            # A copy: the caller's float32 array may share memory with x (a model owns its data).
+            points = x.clone(memory_format=torch.contiguous_format)
+            return cls(embedding.float().contiguous(), points, zero, None, metric)
         rows = _unit_rows(x) if metric == "cosine" else x
         if sketch_dims is None or sketch_dims >= x.shape[1]:
             mean = rows.mean(dim=0)
@@ -222,22 +224,27 @@ def nearest_rows(queries: torch.Tensor, points: torch.Tensor, k: int) -> KnnGrap
     return KnnGraph(out_idx, out_dist)
 
 
-def transform_memberships(distances: torch.Tensor) -> torch.Tensor:
+def transform_memberships(
+    distances: torch.Tensor, local_connectivity: float = 1.0
+) -> torch.Tensor:
     """Fuzzy memberships of new points to their nearest training points, as umap-learn's.
 
     ``distances`` is ``(m, K)``, ascending, to ``K = n_neighbors`` training points (a new
-    point is not among them). As umap-learn's ``transform`` does, ``rho`` is 0 (its local
-    connectivity less one), the bandwidth ``sigma`` solves the fit's equation over the ``K - 1``
-    farther neighbours (umap-learn skips the first column, the fit's "self"), and every one of
-    the ``K`` neighbours gets ``exp(-d / sigma)``.
+    point is not among them). As umap-learn's ``transform`` does, ``rho`` is the distance to
+    the ``max(0, local_connectivity - 1)``-th nearest at non-zero distance (0 for the default
+    1), the bandwidth ``sigma`` solves the fit's equation over the ``K - 1`` farther
+    neighbours (umap-learn skips the first column, the fit's "self"), and every one of the
+    ``K`` neighbours gets ``exp(-max(0, d - rho) / sigma)``.
 
     Returns
     -------
     torch.Tensor
         ``(m, K)`` float64 (float32 on MPS) memberships in ``(0, 1]``.
     """
-    sigma, _ = smooth_knn_dist(distances[:, 1:], local_connectivity=0.0)
-    return membership_strengths(distances, sigma, torch.zeros_like(sigma))
+    connectivity = max(0.0, float(local_connectivity) - 1.0)
+    rho = nearest_nonzero_distance(distances, connectivity)
+    sigma, rho = smooth_knn_dist(distances[:, 1:], local_connectivity=connectivity, rho=rho)
+    return membership_strengths(distances, sigma, rho)
 
 
 def refine_layout(
@@ -252,14 +259,16 @@ def refine_layout(
     negative_sample_rate: int,
     generator: torch.Generator,
     initial_alpha: float = REFINE_ALPHA,
+    repulsion_strength: float = 1.0,
 ) -> torch.Tensor:
     """Optimise new points under UMAP's loss against a fixed reference embedding.
 
     umap-learn's layout updates with the reference held still (its ``move_other=False``):
     an edge of weight ``w`` is applied every ``max(w) / w`` epochs (so one of weight
     ``max(w) / n_epochs`` or less never is), each application pulls the point towards its
-    neighbour and pushes it from ``negative_sample_rate`` reference points drawn uniformly,
-    every coordinate's update is clipped to ``[-4, 4]``, and the step size decays linearly
+    neighbour and pushes it from ``negative_sample_rate`` reference points drawn uniformly
+    (the push scaled by ``repulsion_strength``, umap-learn's ``gamma``), every coordinate's
+    update is clipped to ``[-4, 4]``, and the step size decays linearly
     from ``initial_alpha`` to 0. Where umap-learn applies a point's updates one after the
     other, an epoch here adds up all of them at the point's position at the start of the
     epoch (each still clipped alone): one set of tensor operations per epoch for all points.
@@ -297,7 +306,8 @@ def refine_layout(
             picks = torch.randint(
                 reference.shape[0], (owner.shape[0],), generator=generator, device=y.device
             )
-            push = _repulsion(y.index_select(0, owner) - reference.index_select(0, picks), a, b)
+            diff = y.index_select(0, owner) - reference.index_select(0, picks)
+            push = _repulsion(diff, a, b, repulsion_strength)
             update.index_add_(0, owner, push)
         y = y + alpha * update
     return y
@@ -334,13 +344,14 @@ def _attraction(y: torch.Tensor, other: torch.Tensor, a: float, b: float) -> tor
     return (coeff * diff).clamp_(-GRADIENT_CLIP, GRADIENT_CLIP)
 
 
-def _repulsion(diff: torch.Tensor, a: float, b: float) -> torch.Tensor:
+def _repulsion(diff: torch.Tensor, a: float, b: float, gamma: float = 1.0) -> torch.Tensor:
     """umap-learn's clipped repulsive update for ``diff = y - other`` (``(..., c)``).
 
-    ``2b / ((0.001 + d^2)(1 + a d^(2b))) (y - other)``; 0 where the points coincide.
+    ``2 gamma b / ((0.001 + d^2)(1 + a d^(2b))) (y - other)``, clipped after the scaling by
+    ``gamma`` (the repulsion strength) as umap-learn does; 0 where the points coincide.
     """
     sq = (diff * diff).sum(dim=-1, keepdim=True)
-    coeff = (2.0 * b) / ((_MIN_REPULSION_SQ_DIST + sq) * (1.0 + a * sq.pow(b)))
+    coeff = (2.0 * gamma * b) / ((_MIN_REPULSION_SQ_DIST + sq) * (1.0 + a * sq.pow(b)))
     return (coeff * diff).clamp_(-GRADIENT_CLIP, GRADIENT_CLIP)
 
 
@@ -355,8 +366,12 @@ def refine(
     n_epochs: int,
     negative_sample_rate: int,
     generator: torch.Generator,
+    repulsion_strength: float = 1.0,
+    local_connectivity: float = 1.0,
 ) -> torch.Tensor:
-    """Refined positions of the new rows ``x`` (as the k-NN graph saw data), from ``init``.
+    """Refined positions of the new rows ``x`` (as the k-NN graph saw data), from ``init``,
+    with the fit's ``repulsion_strength`` and ``local_connectivity`` (as umap-learn's
+    ``transform``: see `transform_memberships` and `refine_layout`).
 
     Works through `REFINE_CHUNK` rows at a time, so memory does not grow with ``len(x)``.
     """
@@ -366,7 +381,7 @@ def refine(
         stop = min(start + REFINE_CHUNK, x.shape[0])
         chunk = x[start:stop]
         graph = index.query(chunk if is_sparse(chunk) else chunk.to(index.points.device), k)
-        weights = transform_memberships(graph.distances)
+        weights = transform_memberships(graph.distances, local_connectivity)
         out[start:stop] = refine_layout(
             init[start:stop],
             index.embedding[graph.indices],
@@ -377,6 +392,7 @@ def refine(
             n_epochs=n_epochs,
             negative_sample_rate=negative_sample_rate,
             generator=generator,
+            repulsion_strength=repulsion_strength,
         )
     return out
 

@@ -28,11 +28,12 @@ from ..data.preprocess import (
     check_not_constant,
 )
 from ..device import torch_threads
-from ..graph.fuzzy import fuzzy_simplicial_set
+from ..graph.fuzzy import FuzzyGraph, fuzzy_simplicial_set
 from ..graph.neighbours import knn_stage
+from ..metric_names import PRECOMPUTED
 from ..model.refine import TrainingIndex
+from .decoder import decoder_stage, joint_terms
 from .landmarks import LandmarkPenalty, sample_rows
-from .loss import find_ab_params
 from .optimizer_state import AdamCarry
 from .trainer import Callback, LossTerm, TrainingDiverged, auto_n_epochs, train_umap
 
@@ -51,6 +52,9 @@ class Continued(NamedTuple):
     embedding: np.ndarray  # of the new rows
     training_index: TrainingIndex | None  # of the landmarks and the new rows
     landmark_rows: torch.Tensor | None  # a sample of them, the next fit_more's landmarks
+    graph: FuzzyGraph  # the fuzzy graph trained on (on the CPU)
+    knn_info: dict[str, Any]  # how its k-NN graph was built
+    decoder: nn.Module | None  # the model's decoder, trained further (a copy)
 
 
 def continue_training(
@@ -60,8 +64,12 @@ def continue_training(
     data: Any,
     *,
     device: torch.device,
+    a: float,
+    b: float,
+    decoder: nn.Module | None = None,
     optimizer_state: dict[str, Any] | None = None,
     landmark_rows: torch.Tensor | None = None,
+    no_landmarks: str = "it was loaded from a file",
     landmarks: Any = None,
     landmark_weight: float = DEFAULT_LANDMARK_WEIGHT,
     n_epochs: int | None = None,
@@ -71,16 +79,24 @@ def continue_training(
     joint_graph: bool = True,
 ) -> Continued:
     """What `FittedUmap.fit_more` runs (see its docstring), on the model's parts: its
-    ``encoder`` (on ``device``; a copy is trained), ``standardizer`` and ``config``, Adam's
-    ``optimizer_state`` at the end of its fit and the ``landmark_rows`` it kept (None after
-    `load`). Nothing given is changed.
+    ``encoder`` (on ``device``; a copy is trained), ``standardizer``, ``config``, the ``a``,
+    ``b`` of its curve, its ``decoder`` (a copy is trained further after the encoder, on the
+    landmarks and the new rows), Adam's ``optimizer_state`` at the end of its fit and the
+    ``landmark_rows`` it kept (None after `load`; ``no_landmarks`` then says why). Every
+    option of the fit (``local_connectivity``, ``set_op_mix_ratio``,
+    ``repulsion_strength``, ...) applies again. Nothing given is changed.
 
     ``joint_graph=False`` builds the graph of the new rows alone (the landmarks then enter
     only through the penalty): the variant measured against in docs/benchmarks.md.
     """
     cfg = config
+    if cfg.metric == PRECOMPUTED:
+        raise ValueError(
+            "fit_more does not support models fitted with metric='precomputed': it would need "
+            "the distances between the new rows and the landmarks, which it cannot compute"
+        )
     x_new = _rows_of(data, "X", standardizer.n_features)
-    x_old = _landmark_rows(landmark_rows, landmarks, standardizer.n_features)
+    x_old = _landmark_rows(landmark_rows, landmarks, standardizer.n_features, no_landmarks)
     _check_weight(landmark_weight)
     n_epochs = _check_optional_int(n_epochs, "n_epochs", 1)
     seed = _check_optional_int(seed, "seed", 0)
@@ -95,26 +111,33 @@ def continue_training(
     with torch_threads(cfg.threads):
         encoder = copy.deepcopy(encoder)
         positions = _encode(encoder, standardizer, x_old, device)  # where the landmarks stay
-        knn, _ = knn_stage(x, cfg, seed, device)  # the rule and the scaling of a fit
-        graph = fuzzy_simplicial_set(knn).to(device)
-        a, b = find_ab_params(cfg.spread, cfg.min_dist)
+        knn, knn_info = knn_stage(x, cfg, seed, device)  # the rule and the scaling of a fit
+        graph = fuzzy_simplicial_set(knn, cfg.local_connectivity, cfg.set_op_mix_ratio)
+        graph = graph.to(device)
+        inputs = standardizer(x.to(device))
+        decoder = copy.deepcopy(decoder).train() if decoder is not None else None
+        recon = torch.Generator(device=device).manual_seed(seed + 2)
+        terms = joint_terms(cfg, encoder, decoder, inputs, recon) if decoder is not None else ()
         penalty = LandmarkPenalty(
             encoder, standardizer(x_old.to(device)), positions, landmark_weight,
             torch.Generator(device=device).manual_seed(seed + 1),
         )
         adam = AdamCarry(optimizer_state)
         losses = train_umap(
-            encoder.train(), standardizer(x.to(device)), graph, a=a, b=b,
+            encoder.train(), inputs, graph, a=a, b=b,
             n_epochs=n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size),
             batch_size=cfg.batch_size, negative_sample_rate=cfg.negative_sample_rate,
             learning_rate=float(learning_rate),
             generator=torch.Generator(device=device).manual_seed(seed), callback=callback,
             verbose=cfg.verbose, mixed_precision=cfg.mixed_precision,
             compile_step=cfg.compile, input_dropout=cfg.input_dropout,
-            extra_terms=(LossTerm(penalty),) if landmark_weight > 0 else (),
-            optimizer_state=adam,
+            extra_terms=((LossTerm(penalty),) if landmark_weight > 0 else ()) + terms,
+            optimizer_state=adam, repulsion_strength=cfg.repulsion_strength,
         )
         encoder.eval()
+        if decoder is not None:
+            decoder_stage(cfg, encoder, decoder, inputs, recon)
+            decoder.eval()
         embedding = _encode(encoder, standardizer, x_new, device).cpu().numpy()
         if not np.isfinite(embedding).all():
             raise TrainingDiverged(
@@ -129,7 +152,10 @@ def continue_training(
                 cfg.refine_sketch_dims, torch.Generator().manual_seed(seed),
             ).to(device)
             rows = sample_rows(seen, seed)
-    return Continued(encoder, a, b, losses, adam.state, embedding, index, rows)
+    return Continued(
+        encoder, a, b, losses, adam.state, embedding, index, rows, graph.to("cpu"), knn_info,
+        decoder,
+    )
 
 
 @torch.inference_mode()
@@ -153,14 +179,15 @@ def _rows_of(data: Any, name: str, n_features: int) -> torch.Tensor:
     return x.cpu()
 
 
-def _landmark_rows(kept: torch.Tensor | None, landmarks: Any, n_features: int) -> torch.Tensor:
+def _landmark_rows(
+    kept: torch.Tensor | None, landmarks: Any, n_features: int, why: str
+) -> torch.Tensor:
     if landmarks is not None:
         return _rows_of(landmarks, "landmarks", n_features)
     if kept is None:
         raise ValueError(
-            "landmarks is None and this model keeps no sample of its training rows (it was "
-            "loaded from a file, or fitted with keep_training_data=False): pass landmarks=, "
-            "some of the rows it was trained on"
+            f"landmarks is None and this model keeps no sample of its training rows ({why}): "
+            "pass landmarks=, some of the rows it was trained on"
         )
     return kept
 
