@@ -331,10 +331,8 @@ class ParametricUMAP(
         """
         check_is_fitted(self, "fitted_")
         if y is not None:
-            raise ValueError(
-                "fit_more does not take y: continued training is unsupervised (the landmarks "
-                "carry no targets); call fit(X, y) on all the rows for a supervised model"
-            )
+            raise ValueError("fit_more does not take y: continued training is unsupervised "
+                             "(the landmarks carry no targets); fit(X, y) on all the rows instead")
         x = _validate_data(
             self, X, reset=False, dtype=[np.float32, np.float64], **_VALUES_CHECKED_BY_PUMAP
         )
@@ -378,8 +376,6 @@ class ParametricUMAP(
         check_is_fitted(self, "fitted_")
         return self.fitted_.inverse_transform(_to_numpy(X))
 
-    # ------------------------------------------------------------------ files
-
     def save(self, path: str | os.PathLike[str]) -> None:
         """Write the fitted estimator to ``path`` (safetensors, or GGUF for ``.gguf``): the
         model with ``embedding_`` and the training index; never pickle. See `load`."""
@@ -401,8 +397,6 @@ class ParametricUMAP(
         est.embedding_ = None if fitted.embedding is None else _to_numpy(fitted.embedding)
         est.n_features_in_ = fitted.n_features
         return est
-
-    # ------------------------------------------------------------------ helpers
 
     def _build_config(self, n_samples: int) -> UmapConfig:
         """Translate the parameters into a validated `UmapConfig` (umap-learn -> pumap)."""
