@@ -246,8 +246,12 @@ def test_sparse_precomputed_keeps_stored_zero_distances(digits: np.ndarray) -> N
     rows, cols = np.nonzero(~np.eye(300, dtype=bool))
     sparse = scipy.sparse.csr_matrix((d[rows, cols], (rows, cols)), shape=d.shape)
     assert (sparse.data == 0).sum() == 300  # the duplicates' distances, stored
-    dense_fit = Umap(metric="precomputed", **FAST).fit(d)
-    sparse_fit = Umap(metric="precomputed", **FAST).fit(sparse)
+    # learning_rate 3e-3: at the default 1e-2 the warm start on these raw sparse distance rows
+    # (values up to ~60) kills the 32-unit encoder's ReLUs and the collapse check refuses the
+    # fit (a known limit, docs/reliability.md); this test is about the graph.
+    slow = {**FAST, "learning_rate": 3e-3}
+    dense_fit = Umap(metric="precomputed", **slow).fit(d)
+    sparse_fit = Umap(metric="precomputed", **slow).fit(sparse)
     assert abs(sparse_fit.graph - dense_fit.graph).max() < 1e-6
     assert sparse.nnz == 300 * 299  # the caller's matrix is untouched
 
