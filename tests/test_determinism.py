@@ -8,6 +8,7 @@ float additions in a varying order; these tests caught that (see docs/reliabilit
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -99,6 +100,9 @@ def test_fit_in_a_fresh_process_is_identical(two_fits):
         text=True,
         timeout=120,
         check=False,
+        # The child starts with this process's thread count (the fits' bits depend on it):
+        # under OMP_NUM_THREADS=1 an earlier test of the session may have left torch at 2.
+        env={**os.environ, "OMP_NUM_THREADS": str(state["threads"])},
     )
     assert proc.returncode == 0, proc.stderr
     child = json.loads(proc.stdout.strip().splitlines()[-1])
