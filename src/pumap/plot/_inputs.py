@@ -65,3 +65,26 @@ def new_embedding_of(model: Any, new: Any) -> np.ndarray:
                 )
             new = fitted.transform(new)
     return embedding_of(new, "new")
+
+
+def extra_labels_of(
+    extra_labels: Any,
+    extra: np.ndarray | None,
+    labels: np.ndarray | None,
+    argument: str,
+    points_argument: str,
+    others: str,
+) -> np.ndarray | None:
+    """The checked labels of extra points drawn over the map (held-out or new rows), or None.
+
+    ``argument`` names the labels, ``points_argument`` the extra points; they need the main
+    points' ``labels`` too (``others`` names those points in the message).
+    """
+    if extra_labels is None:
+        return None
+    if extra is None:
+        raise ValueError(f"{argument} were given without {points_argument}")
+    if labels is None:
+        raise ValueError(f"{argument} need labels for the {others} points too")
+    return labels_of(extra_labels, extra.shape[0], argument, points_argument)
+

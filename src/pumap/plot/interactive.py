@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from ._colours import MAX_AUTO_CLASSES, _class_name, _integral, _is_categorical
-from ._inputs import embedding_of, labels_of, new_embedding_of
+from ._inputs import embedding_of, extra_labels_of, labels_of, new_embedding_of
 from .static import default_alpha
 
 log = logging.getLogger(__name__)
@@ -124,13 +124,7 @@ def interactive(
     new_xy = None if new is None else new_embedding_of(fitted_or_embedding, new)
     m = 0 if new_xy is None else new_xy.shape[0]
     lab = labels_of(labels, n, "labels", "fitted_or_embedding")
-    new_lab = None
-    if new_labels is not None:
-        if new_xy is None:
-            raise ValueError("new_labels were given without new")
-        if lab is None:
-            raise ValueError("new_labels need labels for the training points too")
-        new_lab = labels_of(new_labels, m, "new_labels", "new")
+    new_lab = extra_labels_of(new_labels, new_xy, lab, "new_labels", "new", "training")
     columns = _hover_columns(hover, n)
     if kind not in ("auto", "categorical", "continuous"):
         raise ValueError(f"kind must be 'auto', 'categorical' or 'continuous', got {kind!r}")

@@ -34,6 +34,7 @@ import numpy as np
 
 from ._colours import MAX_AUTO_CLASSES
 from ._inputs import embedding_of as _embedding_of
+from ._inputs import extra_labels_of
 from ._inputs import labels_of as _labels
 
 log = logging.getLogger(__name__)
@@ -165,13 +166,7 @@ def points(
     n = xy.shape[0]
     held = None if held_out is None else _embedding_of(held_out, "held_out")
     lab = _labels(labels, n, "labels", "fitted_or_embedding")
-    held_lab = None
-    if held_out_labels is not None:
-        if held is None:
-            raise ValueError("held_out_labels were given without held_out")
-        if lab is None:
-            raise ValueError("held_out_labels need labels for the other points too")
-        held_lab = _labels(held_out_labels, held.shape[0], "held_out_labels", "held_out")
+    held_lab = extra_labels_of(held_out_labels, held, lab, "held_out_labels", "held_out", "other")
     if kind not in ("auto", "categorical", "continuous"):
         raise ValueError(f"kind must be 'auto', 'categorical' or 'continuous', got {kind!r}")
     if point_size is not None and not (np.isfinite(point_size) and point_size > 0):
