@@ -62,10 +62,8 @@ class ParametricUMAP(
     Parameters
     ----------
     n_neighbors : int, default=15
-        Size of each point's neighbourhood **counting the point itself, as umap-learn does**
-        (and `UmapConfig`, since pumap 0.1.x). Must be at least 2. If the
-        data has no more rows than this, it is lowered to ``n_samples`` with a warning, as in
-        umap-learn.
+        Neighbourhood size **counting the point itself, as umap-learn does**, at least 2;
+        lowered to ``n_samples`` with a warning (as umap-learn does) for smaller data.
     n_components : int
         Dimension of the embedding.
     metric : str
@@ -96,6 +94,8 @@ class ParametricUMAP(
     standardize : bool
         Centre and scale each feature for the encoder, the divisor floored at half the largest
         feature's std (pumap only; see `pumap.UmapConfig`).
+    input_pca : int or None
+        Principal components of wide input the encoder trains on (pumap only).
     pca_init : bool
         Warm-start the encoder on the PCA projection (pumap only).
     keep_training_data : bool
@@ -129,8 +129,7 @@ class ParametricUMAP(
     local_connectivity, set_op_mix_ratio, repulsion_strength : float, default=1.0
         As in umap-learn (`pumap.UmapConfig`).
     a, b : float or None, default=None
-        The embedding's curve parameters, both or neither; by default fitted from
-        ``min_dist`` and ``spread``.
+        The curve's parameters, both or neither; by default from ``min_dist``, ``spread``.
     transform_seed : int or None, default=None
         Seed of refined transforms; ``None`` uses the fit's seed.
 
@@ -198,6 +197,7 @@ class ParametricUMAP(
         hidden_layers: tuple[int, ...] = _DEFAULTS.hidden_layers,
         input_dropout: float = _DEFAULTS.input_dropout,
         standardize: bool = _DEFAULTS.standardize,
+        input_pca: int | None = _DEFAULTS.input_pca,
         pca_init: bool = _DEFAULTS.pca_init,
         keep_training_data: bool = _DEFAULTS.keep_training_data,
         refine_sketch_dims: int | None = _DEFAULTS.refine_sketch_dims,
@@ -237,6 +237,7 @@ class ParametricUMAP(
         self.hidden_layers = hidden_layers
         self.input_dropout = input_dropout
         self.standardize = standardize
+        self.input_pca = input_pca
         self.pca_init = pca_init
         self.keep_training_data = keep_training_data
         self.refine_sketch_dims = refine_sketch_dims

@@ -32,6 +32,12 @@ from .training.fit_stages import _check_checkpoint_args, _lap, _Progress, _Stage
 from .training.landmarks import sample_rows
 from .training.loss import find_ab_params
 from .training.optimizer_state import AdamCarry
+from .training.projection import (
+    InputProjection,
+    fit_projection,
+    fold_projection,
+    projection_components,
+)
 from .training.trainer import (
     Callback,
     TrainingDiverged,
@@ -229,6 +235,9 @@ class Umap:
                 decoder,
             )
         progress.epochs = n_epochs
+        if start.projection is not None:  # the model reads X: the projection joins layer one
+            start = start._replace(encoder=fold_projection(start.encoder, start.projection))
+            adam.state = None  # Adam's moments belong to the narrow layer; fit_more starts fresh
         if decoder is not None:
             with stages.run("decoder", "the decoder's training"):
                 decoder_stage(cfg, start.encoder, decoder, start.inputs, start.generator)
@@ -268,6 +277,8 @@ class _Start(NamedTuple):
     inputs: torch.Tensor  # the standardised input, on the fit's device
     encoder: nn.Module
     generator: torch.Generator
+    projection: InputProjection | None = None  # input PCA (cfg.input_pca), when it applies
+    train_inputs: torch.Tensor | None = None  # what training reads: projected inputs, if so
 
 
 def _validate(data: Any, cfg: UmapConfig) -> Any:
@@ -307,18 +318,25 @@ def _init(
         standardizer = Standardizer.fit(x) if cfg.standardize else Standardizer.identity(x.shape[1])
         inputs = standardizer(x.to(device))
     encoder = copy.deepcopy(template)  # never train the caller's module in place
+    generator = torch.Generator(device=device).manual_seed(plan.seed)
+    joint = cfg.decoder and cfg.reconstruction_weight > 0
+    components = projection_components(
+        cfg.input_pca, inputs, template, joint_decoder=joint, input_dropout=cfg.input_dropout
+    )
+    projection = fit_projection(inputs, components, generator) if components else None
+    train_inputs = projection(inputs) if projection is not None else inputs
     if encoder is None:
         init = torch.Generator().manual_seed(plan.seed)
-        encoder = build_encoder(x.shape[1], cfg.hidden_layers, cfg.n_components, init)
+        width = train_inputs.shape[1]
+        encoder = build_encoder(width, cfg.hidden_layers, cfg.n_components, init)
     encoder = encoder.to(device).train()
-    generator = torch.Generator(device=device).manual_seed(plan.seed)
     if cfg.pca_init and plan.resumed is None:  # a checkpoint's encoder replaces the warm start
         if is_sparse(x):
             fit_to_target(encoder, inputs, target, cfg.learning_rate, generator)
         else:
-            warm_start(encoder, inputs, cfg.n_components, cfg.learning_rate, generator)
+            warm_start(encoder, train_inputs, cfg.n_components, cfg.learning_rate, generator)
     plan.check_encoder(encoder, device)
-    return _Start(standardizer, inputs, encoder, generator)
+    return _Start(standardizer, inputs, encoder, generator, projection, train_inputs)
 
 
 def _train(
@@ -339,7 +357,7 @@ def _train(
         checkpointer = replica.checkpointer(checkpointer)
     return train_umap(
         start.encoder,
-        start.inputs,
+        start.inputs if start.train_inputs is None else start.train_inputs,
         graph,
         a=a,
         b=b,
