@@ -150,3 +150,19 @@ def test_a_projected_fit_resumes_bit_for_bit(tmp_path) -> None:
         Umap(seed=4, **FAST).fit(x, callback=stop_after_five, checkpoint_path=path)
     resumed = Umap(seed=4, **FAST).fit(x, resume_from=path)
     np.testing.assert_array_equal(resumed.embedding, whole.embedding)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".gguf"])
+def test_files_name_input_pca_only_when_it_was_used(tmp_path, suffix: str) -> None:
+    """pumap 0.2.0 refuses config keys it does not know: a fit without input PCA must not
+    write one (a missing key reads as None); a fit with it records it."""
+    from pumap.model.io import read_metadata
+
+    x = _wide(n=120)
+    for input_pca in (None, 10):
+        fitted = Umap(seed=0, **{**FAST, "n_epochs": 2, "input_pca": input_pca}).fit(x)
+        path = tmp_path / f"m{input_pca}{suffix}"
+        fitted.save(path)
+        stored = read_metadata(path)["pumap.config"]
+        assert ("input_pca" in stored) == (input_pca is not None)
+        assert FittedUmap.load(path).config == fitted.config

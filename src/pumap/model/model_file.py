@@ -140,7 +140,7 @@ def model_payload(
         "pumap.format": MODEL_FORMAT,
         "pumap.format_version": FORMAT_VERSION,
         "pumap.library_version": __version__,
-        "pumap.config": model.config.to_dict(),
+        "pumap.config": _config_for_file(model.config),
         "pumap.encoder": spec,
         "pumap.n_features": int(model.standardizer.n_features),
         "pumap.n_components": int(model.config.n_components),
@@ -313,6 +313,21 @@ def fill_module(
         module.load_state_dict({k: torch.from_numpy(v) for k, v in tensors.items()}, strict=True)
     except RuntimeError as err:
         raise ModelFormatError(path, f"cannot load the tensors into the {what}: {err}") from None
+
+
+# Options added after 0.2.0 are written only when set: a model fitted without them stays
+# readable by 0.2.0, which refuses config keys it does not know. A missing key reads as its
+# default.
+_NEWER_THAN_0_2_0 = ("input_pca",)
+
+
+def _config_for_file(config: UmapConfig) -> dict[str, Any]:
+    stored = config.to_dict()
+    defaults = UmapConfig().to_dict()
+    for key in _NEWER_THAN_0_2_0:
+        if stored[key] == defaults[key]:
+            del stored[key]
+    return stored
 
 
 def config_as_today(meta: dict[str, Any]) -> dict[str, Any]:
