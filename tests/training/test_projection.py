@@ -85,30 +85,31 @@ def test_folding_needs_a_linear_first_layer() -> None:
 
 
 @pytest.mark.parametrize(
-    ("components", "d", "kwargs", "want"),
-    [
-        (10, 11, {}, 10),
-        (10, 10, {}, None),  # nothing to drop
-        (None, 500, {}, None),
-        (10, 50, {"encoder": nn.Linear(50, 2)}, None),
-        (10, 50, {"joint_decoder": True}, None),
-        (10, 50, {"input_dropout": 0.2}, None),
-    ],
+    ("components", "d", "want"), [(10, 11, 10), (10, 10, None), (None, 500, None)]
 )
-def test_projection_applies_only_where_it_can(
-    components: int | None, d: int, kwargs: dict, want: int | None
-) -> None:
-    args = {"encoder": None, "joint_decoder": False, "input_dropout": 0.0, **kwargs}
-    encoder = args.pop("encoder")
-    got = projection_components(components, torch.zeros(3, d), encoder, **args)
+def test_projection_applies_to_wider_dense_input(components: int | None, d: int, want) -> None:
+    got = projection_components(
+        components, torch.zeros(3, d), None, joint_decoder=False, input_dropout=0.0
+    )
     assert got == want
 
 
-def test_sparse_input_is_not_projected() -> None:
-    x = torch.eye(3, 50).to_sparse_csr()
-    assert projection_components(10, x, None, joint_decoder=False, input_dropout=0.0) is None
-    assert projection_components(10, sp.eye(3, 50).tocsr(), None, joint_decoder=False,
-                                 input_dropout=0.0) is None
+@pytest.mark.parametrize(
+    ("kwargs", "why"),
+    [
+        ({"encoder": nn.Linear(50, 2)}, "given encoder"),
+        ({"joint_decoder": True}, "decoder"),
+        ({"input_dropout": 0.2}, "input_dropout"),
+        ({"x": torch.eye(3, 50).to_sparse_csr()}, "sparse"),
+        ({"x": sp.eye(3, 50).tocsr()}, "sparse"),
+    ],
+)
+def test_where_it_cannot_apply_a_warning_says_why(kwargs: dict, why: str) -> None:
+    args = {"x": torch.zeros(3, 50), "encoder": None, "joint_decoder": False,
+            "input_dropout": 0.0, **kwargs}
+    with pytest.warns(UserWarning, match=f"input_pca=10 is not applied: .*{why}"):
+        got = projection_components(10, args.pop("x"), args.pop("encoder"), **args)
+    assert got is None
 
 
 FAST = {"n_epochs": 20, "hidden_layers": (32, 32), "verbose": False, "input_pca": 10}

@@ -11,6 +11,7 @@ training time against the forward pass on some data, measured in docs/benchmarks
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,11 +57,21 @@ def projection_components(
     It applies to dense input with more features than ``n_components``, with pumap's own
     MLP (``encoder`` None: a given module need not start with a linear layer), no decoder
     trained jointly (its reconstruction target is ``x`` itself), and no input dropout
-    (which drops input features, not components).
+    (which drops input features, not components); where one of these stops it, a warning
+    says which. Input no wider than ``n_components`` is trained on as it is.
     """
-    if n_components is None or encoder is not None or joint_decoder or input_dropout > 0:
+    if n_components is None:
         return None
-    if not isinstance(x, torch.Tensor) or x.layout != torch.strided:
+    dense = isinstance(x, torch.Tensor) and x.layout == torch.strided
+    why = (
+        "X is sparse" if not dense
+        else "a given encoder need not start with a linear layer" if encoder is not None
+        else "the jointly trained decoder reconstructs X itself" if joint_decoder
+        else "input_dropout drops features, not components" if input_dropout > 0
+        else None
+    )
+    if why is not None:
+        warnings.warn(f"input_pca={n_components} is not applied: {why}", stacklevel=3)
         return None
     return n_components if x.shape[1] > n_components else None
 
