@@ -323,8 +323,9 @@ def _init(
     components = projection_components(
         cfg.input_pca, inputs, template, joint_decoder=joint, input_dropout=cfg.input_dropout
     )
-    projection = fit_projection(inputs, components, generator) if components else None
-    train_inputs = projection(inputs) if projection is not None else inputs
+    projection, train_inputs = (
+        fit_projection(inputs, components, generator) if components else (None, inputs)
+    )
     if encoder is None:
         init = torch.Generator().manual_seed(plan.seed)
         width = train_inputs.shape[1]

@@ -32,7 +32,8 @@ def _wide(n: int = 400, d: int = 60, rank: int = 8, seed: int = 0) -> np.ndarray
 
 def test_projection_spans_the_leading_axes_with_unit_mean_variance() -> None:
     x = torch.from_numpy(_wide())
-    proj = fit_projection(x, 5, torch.Generator().manual_seed(0))
+    proj, projected = fit_projection(x, 5, torch.Generator().manual_seed(0))
+    np.testing.assert_allclose(projected.numpy(), proj(x).numpy(), atol=1e-5)
     x64 = x.double().numpy()
     centred = x64 - x64.mean(axis=0)
     _, _, vt = np.linalg.svd(centred, full_matrices=False)
@@ -167,3 +168,9 @@ def test_files_name_input_pca_only_when_it_was_used(tmp_path, suffix: str) -> No
         stored = read_metadata(path)["pumap.config"]
         assert ("input_pca" in stored) == (input_pca is not None)
         assert FittedUmap.load(path).config == fitted.config
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "100"])
+def test_bad_input_pca_is_refused_by_name(bad) -> None:
+    with pytest.raises((ValueError, TypeError), match="input_pca"):
+        Umap(input_pca=bad)

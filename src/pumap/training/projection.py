@@ -78,8 +78,9 @@ def projection_components(
 
 def fit_projection(
     x: torch.Tensor, n_components: int, generator: torch.Generator
-) -> InputProjection:
-    """The projection of ``x`` onto its ``n_components`` leading principal axes (seeded).
+) -> tuple[InputProjection, torch.Tensor]:
+    """The projection of ``x`` onto its ``n_components`` leading principal axes (seeded), and
+    ``x`` projected (computed once: the scale needs the scores).
 
     Parameters
     ----------
@@ -91,10 +92,9 @@ def fit_projection(
         On ``x``'s device; the randomised range finder's probe.
     """
     mean, axes = principal_axes(x, n_components, generator)
-    matrix = axes.T.contiguous()
-    total = sum(float(((block - mean) @ matrix).pow(2).sum()) for block in x.split(_BLOCK_ROWS))
-    scale = (total / (x.shape[0] * matrix.shape[1])) ** 0.5
-    return InputProjection(mean, matrix / max(scale, 1e-12))
+    scores = InputProjection(mean, axes.T.contiguous())(x)
+    scale = max(float(scores.pow(2).mean()) ** 0.5, 1e-12)
+    return InputProjection(mean, axes.T / scale), scores / scale
 
 
 def fold_projection(encoder: nn.Module, projection: InputProjection) -> nn.Module:
