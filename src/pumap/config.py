@@ -150,8 +150,10 @@ class UmapConfig:
     knn_method : {"auto", "exact", "nndescent", "ivf"}
         ``"auto"`` decides per device (`pumap.knn.choose_method`): on the CPU exact while
         ``n**2 (d + 76)`` is at most ``2.3e12`` (about 52,000 points at d = 784, 129,000 at
-        d = 64; sparse input: up to ``NNDESCENT_THRESHOLD`` points) and NN-Descent above;
-        on CUDA and MPS exact up to
+        d = 64; sparse input: up to ``NNDESCENT_THRESHOLD`` points), then for euclidean and
+        cosine IVF while its work is as cheap (`pumap.knn.choose.ivf_is_cheaper`), with a
+        recall guard (below 0.98 on 500 rows: more probes, then NN-Descent), and NN-Descent
+        above; on CUDA and MPS exact up to
         ``GPU_EXACT_THRESHOLD`` points and IVF (`pumap.knn.ivf_search`, approximate, on the
         device) above. The method used and, for approximate ones, an estimate of its recall
         are in ``FittedUmap.knn_info``, the log and ``pumap info``.

@@ -94,23 +94,25 @@ def largest_exact_n(d: int) -> int:
 
 
 @pytest.mark.parametrize("d", [4, 64, 784])
-def test_auto_is_exact_while_cheaper_than_nndescent_and_nndescent_above(monkeypatch, d) -> None:
+@pytest.mark.parametrize(("metric", "above"), [("euclidean", "ivf"), ("manhattan", "nndescent")])
+def test_auto_is_exact_while_cheaper_and_approximate_above(monkeypatch, d, metric, above) -> None:
+    """Past the exact search's edge: IVF (guarded) where it computes the metric, else
+    NN-Descent."""
     import pumap.knn.choose as choose_module
     from pumap.knn import KnnGraph
 
     chosen: list[str] = []
+    empty = KnnGraph(torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, 1))
     monkeypatch.setattr(choose_module, "exact_search", lambda *a, **kw: chosen.append("exact"))
-
-    def fake_nndescent(*args, **kwargs):
-        chosen.append("nndescent")
-        return KnnGraph(torch.zeros(1, 1, dtype=torch.int64), torch.zeros(1, 1))
-
-    monkeypatch.setattr(choose_module, "nndescent_search", fake_nndescent)
+    monkeypatch.setattr(choose_module, "nndescent_search",
+                        lambda *a, **kw: chosen.append("nndescent") or empty)
+    monkeypatch.setattr(choose_module, "guarded_ivf_search",
+                        lambda *a, **kw: chosen.append("ivf") or (empty, {}))
     edge = largest_exact_n(d)
     for n in (edge, edge + 1):
         x = torch.empty(n, 1).expand(n, d)  # only the shape is read: no n x d allocation
-        build_knn(x, 15, "euclidean", "auto", seed=0, device=torch.device("cpu"))
-    assert chosen == ["exact", "nndescent"]
+        build_knn(x, 15, metric, "auto", seed=0, device=torch.device("cpu"))
+    assert chosen == ["exact", above]
 
 
 def test_the_auto_crossover_follows_the_measured_ones() -> None:

@@ -11,6 +11,7 @@ import torch
 
 from ..config import UmapConfig
 from ..knn import APPROXIMATE_METHODS, KnnGraph, build_knn, choose_method, estimate_recall
+from ..knn.choose import guarded_ivf_search
 from ..metric_names import EXACT_METRICS
 
 log = logging.getLogger(__name__)
@@ -36,11 +37,17 @@ def knn_stage(
 ) -> tuple[KnnGraph, dict[str, Any]]:
     """The k-NN graph, and what was done (`FittedUmap.knn_info`): the method, and for an
     approximate one its recall estimated on `KNN_RECALL_QUERIES` rows searched exactly under
-    the fit's metric (None for a metric only pynndescent computes)."""
+    the fit's metric (None for a metric only pynndescent computes). ``"auto"``'s IVF checks
+    its recall and may hand over to NN-Descent (`pumap.knn.choose.guarded_ivf_search`); its
+    record also lists each IVF search's probes and recall (``ivf_tries``)."""
     method = choose_method(x.shape[0], cfg.metric, cfg.knn_method, device, x.shape[1])
     data = knn_input(x)
     if method != "nndescent":  # one copy on the device, for the search and the estimate
         data = data.to(device)
+    if method == "ivf" and cfg.knn_method == "auto":
+        knn, record = guarded_ivf_search(data, knn_k(cfg), cfg.metric, seed=seed, device=device,
+                                         verbose=cfg.verbose)
+        return knn, {"method": record.pop("method"), "requested": cfg.knn_method, **record}
     knn = build_knn(
         data,
         knn_k(cfg),
