@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from pumap.training.forces import FORCE_CLIP, edge_forces, force_objective
+from pumap.training.forces import FORCE_CLIP, edge_forces, force_objective, forces_and_loss
 from pumap.training.loss import umap_loss
 
 A, B = 1.577, 0.895
@@ -88,3 +88,18 @@ def test_forces_point_downhill_where_no_clip_binds() -> None:
     assert forces.abs().max() < FORCE_CLIP
     umap_loss(emb[:10], emb[10:], emb[:0], emb[:0], A, B).mul(10).backward()
     torch.testing.assert_close(forces, -emb.grad, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("repulsion", [1.0, 0.25])
+def test_forces_and_loss_reports_the_loss_of_the_same_pairs(repulsion: float) -> None:
+    """The fused loss equals `umap_loss` on the gathered ends, and the forces `edge_forces`."""
+    g = torch.Generator().manual_seed(3)
+    emb = torch.randn(24, 2, generator=g, dtype=torch.float64)
+    emb[5] = emb[17]  # a coincident edge: the loss stays finite, as umap_loss's does
+    nh, nt = torch.randint(0, 24, (60,), generator=g), torch.randint(0, 24, (60,), generator=g)
+    forces, loss = forces_and_loss(emb, 12, nh, nt, A, B, repulsion)
+    want = umap_loss(emb[:12], emb[12:], emb[nh], emb[nt], A, B, repulsion_strength=repulsion)
+    assert torch.isfinite(loss)
+    torch.testing.assert_close(loss, want, rtol=1e-12, atol=0.0)
+    torch.testing.assert_close(forces, edge_forces(emb, 12, nh, nt, A, B, repulsion),
+                               rtol=0.0, atol=0.0)

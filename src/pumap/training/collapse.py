@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from ..config import UmapConfig
-from .loss import _MIN_SQ_DIST
+from .loss import MIN_SQ_DIST
 from .trainer import TrainingDiverged
 
 # A collapsed embedding's spread (RMS distance of the points to their centroid) is below this
@@ -36,7 +36,7 @@ def collapsed_loss(a: float, b: float, negative_sample_rate: int, repulsion_stre
                    ) -> float:
     """The loss per positive edge when every point sits at one place (the floor of
     `pumap.training.loss.umap_loss` on squared distances makes it finite)."""
-    t = math.log(a) + b * math.log(_MIN_SQ_DIST)
+    t = math.log(a) + b * math.log(MIN_SQ_DIST)
     softplus = math.log1p(math.exp(-abs(t))) + max(t, 0.0)  # log(1 + e^t), stable
     softplus_neg = softplus - t  # log(1 + e^-t)
     return softplus + repulsion_strength * negative_sample_rate * softplus_neg

@@ -10,7 +10,12 @@ dominate a batch's gradient; handing these forces to the encoder instead is what
 
 from __future__ import annotations
 
+import math
+
 import torch
+import torch.nn.functional as F
+
+from .loss import MIN_SQ_DIST
 
 FORCE_CLIP = 4.0  # umap-learn's per-coordinate clip of each pair's step
 REPULSION_EPS = 1e-3  # umap-learn's guard in the repulsion's denominator
@@ -55,6 +60,23 @@ def edge_forces(
     torch.Tensor
         ``(2 n_edges, c)``, the sum of the forces on each row, in ``emb``'s dtype.
     """
+    return forces_and_loss(emb, n_edges, negative_head, negative_tail, a, b,
+                           repulsion_strength, clip)[0]
+
+
+def forces_and_loss(
+    emb: torch.Tensor,
+    n_edges: int,
+    negative_head: torch.Tensor,
+    negative_tail: torch.Tensor,
+    a: float,
+    b: float,
+    repulsion_strength: float = 1.0,
+    clip: float = FORCE_CLIP,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`edge_forces`, and the batch's UMAP loss (`pumap.training.loss.umap_loss`) from the same
+    squared distances: one gather of the negative pairs instead of two (the training step's
+    loss is reported, never differentiated). Both are detached from ``emb``."""
     y = emb.detach()
     head, tail = y[:n_edges], y[n_edges:]
     d = head - tail
@@ -70,7 +92,13 @@ def edge_forces(
     forces = torch.cat([attract, -attract])
     forces.index_add_(0, negative_head, repel)
     forces.index_add_(0, negative_tail, -repel)
-    return forces
+    log_a = math.log(a)
+    t_pos = log_a + b * torch.log(s[:, 0] + MIN_SQ_DIST)
+    t_neg = log_a + b * torch.log(sn[:, 0] + MIN_SQ_DIST)
+    repulsion = F.softplus(-t_neg).sum()
+    if repulsion_strength != 1.0:
+        repulsion = repulsion_strength * repulsion
+    return forces, (F.softplus(t_pos).sum() + repulsion) / n_edges
 
 
 def force_objective(

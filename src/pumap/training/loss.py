@@ -6,7 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-_MIN_SQ_DIST = 1e-10
+MIN_SQ_DIST = 1e-10  # keeps log(d^2) finite for coincident points
 
 
 def find_ab_params(spread: float = 1.0, min_dist: float = 0.1) -> tuple[float, float]:
@@ -52,8 +52,8 @@ def umap_loss(
         ``(M, c)`` embeddings of the two ends of each negative pair.
     """
     log_a = float(np.log(a))
-    t_pos = log_a + b * torch.log(((head - tail) ** 2).sum(dim=1) + _MIN_SQ_DIST)
-    t_neg = log_a + b * torch.log(((neg_head - neg_tail) ** 2).sum(dim=1) + _MIN_SQ_DIST)
+    t_pos = log_a + b * torch.log(((head - tail) ** 2).sum(dim=1) + MIN_SQ_DIST)
+    t_neg = log_a + b * torch.log(((neg_head - neg_tail) ** 2).sum(dim=1) + MIN_SQ_DIST)
     repulsion = F.softplus(-t_neg).sum()
     if repulsion_strength != 1.0:
         repulsion = repulsion_strength * repulsion

@@ -20,8 +20,7 @@ from torch import nn
 from ..graph.fuzzy import FuzzyGraph
 from .checkpoint import Checkpointer, TrainingState, capture_state, restore_state
 from .distributed import Replica
-from .forces import edge_forces, force_objective
-from .loss import umap_loss
+from .forces import force_objective, forces_and_loss
 from .optimizer_state import AdamCarry
 from .progress import progress_bar
 from .sampler import EdgeSampler
@@ -299,7 +298,7 @@ def make_step_loss(
     """The objective of one step as a function of the sampled batch's index tensors.
 
     Its value is the batch's UMAP loss (`pumap.training.loss.umap_loss`); its gradient is
-    that of UMAP's clipped forces (`pumap.training.forces.edge_forces`), which is what Adam
+    that of UMAP's clipped forces (`pumap.training.forces.forces_and_loss`), which is what Adam
     descends.
 
     ``points`` holds the ``batch_size`` heads then the ``batch_size`` tails of the positive
@@ -336,10 +335,9 @@ def make_step_loss(
     def _batch_loss(
         emb: torch.Tensor, negative_head: torch.Tensor, negative_tail: torch.Tensor
     ) -> torch.Tensor:
-        y, heads, tails = emb.detach(), negative_head, negative_tail
-        ends = (y[:batch_size], y[batch_size:], _rows(y, heads), _rows(y, tails))
-        reported = umap_loss(*ends, a, b, repulsion_strength)
-        forces = edge_forces(y, batch_size, heads, tails, a, b, repulsion_strength)
+        forces, reported = forces_and_loss(
+            emb, batch_size, negative_head, negative_tail, a, b, repulsion_strength
+        )
         return force_objective(emb, forces, batch_size, reported)
 
     if input_dropout > 0.0:
