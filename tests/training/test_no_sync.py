@@ -165,7 +165,7 @@ def _instrumented_training(
     """Instrument every `train_umap` call made by `Umap.fit` while the block runs."""
     records: list[TrainingRecord] = []
     train_umap = pumap.training.trainer.train_umap
-    umap_loss = pumap.training.trainer.umap_loss
+    step_terms = pumap.training.trainer.forces_and_loss
 
     def instrumented(encoder: torch.nn.Module, x: torch.Tensor, graph: Any, **kw: Any) -> Any:
         record = TrainingRecord(n_epochs=kw["n_epochs"])
@@ -180,16 +180,16 @@ def _instrumented_training(
             **{f"encoder.{n}": b.device for n, b in encoder.named_buffers()},
         }
 
-        def counted_loss(*args: Any, **kwargs: Any) -> torch.Tensor:
+        def counted_terms(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
             record.steps += 1
-            return umap_loss(*args, **kwargs)
+            return step_terms(*args, **kwargs)
 
-        monkeypatch.setattr(pumap.training.trainer, "umap_loss", counted_loss)
+        monkeypatch.setattr(pumap.training.trainer, "forces_and_loss", counted_terms)
         try:
             with _count_host_reads(record), _SyncWatch(record, device):
                 return train_umap(encoder, x, graph, **kw)
         finally:
-            monkeypatch.setattr(pumap.training.trainer, "umap_loss", umap_loss)
+            monkeypatch.setattr(pumap.training.trainer, "forces_and_loss", step_terms)
 
     monkeypatch.setattr(pumap.umap, "train_umap", instrumented)
     yield records
@@ -244,17 +244,17 @@ def test_reads_grow_with_epochs_only(monkeypatch) -> None:
 
 def test_instruments_see_a_per_step_read(monkeypatch) -> None:
     """The counters are not blind: a `.item()` added to every step is caught by both."""
-    umap_loss = pumap.training.trainer.umap_loss
+    step_terms = pumap.training.trainer.forces_and_loss
 
-    def loss_read_each_step(*args: Any, **kwargs: Any) -> torch.Tensor:
-        loss = umap_loss(*args, **kwargs)
+    def loss_read_each_step(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        forces, loss = step_terms(*args, **kwargs)
         loss.detach().item()  # what the trainer must not do (called from this test file)
-        return loss
+        return forces, loss
 
     # The read is made here, not in pumap: the Python counter ignores it, the dispatch
     # watcher (which sees every aten op) records it. Pretend this file is pumap's to check
     # the Python counter too.
-    monkeypatch.setattr(pumap.training.trainer, "umap_loss", loss_read_each_step)
+    monkeypatch.setattr(pumap.training.trainer, "forces_and_loss", loss_read_each_step)
     monkeypatch.setattr(sys.modules[__name__], "PUMAP_DIR", Path(__file__).resolve().parent)
     _, record = _instrumented_fit(monkeypatch, "cpu", batch_size=8)
     assert len(record.syncing_ops) >= record.steps
