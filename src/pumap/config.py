@@ -36,7 +36,8 @@ NNDESCENT_THRESHOLD = 80_000
 # d=784). `knn_method="auto"` keeps it while that cost is at most EXACT_COST_LIMIT, the cost
 # of ~30 s there, what a fresh NN-Descent pays: the crossover falls at ~52k points for d=784
 # and ~129k for d=64 (measured: 53k and 134k), and Fashion-MNIST's 60,000 x 784 gets
-# NN-Descent (61 s against 110 s for the exact search, recall 0.988; docs/benchmarks.md).
+# an approximate search (NN-Descent 61 s against 110 s for the exact search; since issue #21,
+# IVF: `pumap.knn.choose.ivf_is_cheaper`, 15 s at recall 0.993; docs/benchmarks.md).
 EXACT_SELECT_WIDTH = 76
 EXACT_COST_LIMIT = 2.3e12
 # On CUDA and MPS, `knn_method="auto"` is exact up to this many points and IVF (`pumap.knn.ivf`)

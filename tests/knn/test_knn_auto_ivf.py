@@ -14,7 +14,7 @@ import pumap.knn.choose as choose
 from pumap import FittedUmap, Umap
 from pumap.cli import main as cli_main
 from pumap.datasets import make_clusters
-from pumap.knn import choose_method, exact_knn, ivf_search, nndescent_search
+from pumap.knn import KnnGraph, choose_method, exact_knn, ivf_search, nndescent_search
 
 CPU = torch.device("cpu")
 
@@ -96,6 +96,20 @@ def test_the_guard_doubles_the_probes_then_hands_over_to_nndescent(
     assert record["method"] == "nndescent"
     assert torch.equal(graph.indices, nndescent_search(noise, 10, seed=4).indices)
     assert record["recall"] > max(r for _, r in record["ivf_tries"])
+
+
+def test_the_guard_keeps_ivf_when_nndescent_does_worse(monkeypatch, noise: torch.Tensor) -> None:
+    """Isotropic noise defeats NN-Descent too: the better of the graphs is kept."""
+    monkeypatch.setattr(choose, "AUTO_IVF_N_PROBE", 1)
+    gen = torch.Generator().manual_seed(9)
+    scrambled = torch.randint(0, noise.shape[0], (noise.shape[0], 10), generator=gen)
+    monkeypatch.setattr(choose, "nndescent_search",
+                        lambda *a, **kw: KnnGraph(scrambled, torch.zeros(scrambled.shape)))
+    graph, record = choose.guarded_ivf_search(noise, 10, "euclidean", seed=4, device=CPU)
+    best_probe, best_recall = max(record["ivf_tries"], key=lambda t: t[1])
+    assert record["method"] == "ivf" and record["recall"] == best_recall
+    assert record["nndescent_recall"] < best_recall
+    assert torch.equal(graph.indices, ivf_search(noise, 10, seed=4, n_probe=best_probe).indices)
 
 
 def test_the_guard_does_not_double_past_the_cost_limit(monkeypatch, noise: torch.Tensor) -> None:
