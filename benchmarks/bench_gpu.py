@@ -268,6 +268,7 @@ class _TrainingCount:
         self.n_edges = 0
         self.steps = 0
         self.rows_per_step = 0
+        self.batch = 0
         self.weights = 0
 
     def __enter__(self) -> _TrainingCount:
@@ -276,6 +277,7 @@ class _TrainingCount:
         def counted(encoder, x, graph, **kw):
             batch = min(kw["batch_size"], graph.n_edges)
             self.n_edges = graph.n_edges
+            self.batch = batch
             self.steps = steps_per_epoch(graph.n_edges, batch) * kw["n_epochs"]
             self.rows_per_step = x.shape[0] if 2 * batch >= x.shape[0] else 2 * batch
             self.weights = sum(p.numel() for p in encoder.parameters())
@@ -305,7 +307,7 @@ def bench_fits(args: argparse.Namespace, plan: dict, device: torch.device) -> tu
         fit_s = time.perf_counter() - clock
         peak = peak_mib(device)
         train_s = fitted.timings.get("train", float("nan"))
-        edges_sampled = count.steps * min(fitted.config.batch_size, count.n_edges)
+        edges_sampled = count.steps * count.batch
         encoder_flop = 6.0 * count.rows_per_step * count.weights * count.steps
         e_test = fitted.transform(x_test)
         row = {

@@ -176,18 +176,19 @@ def _fit_pumap(xtr: np.ndarray, seed: int, method: str, ytr: np.ndarray | None =
     if method != "pumap-wide":
         pca = {"input_pca": 100} if method == "pumap-pca" else {}
         return Umap(seed=seed, verbose=False, device="cpu", **pca).fit(xtr, ytr)
-    from pumap.training.trainer import auto_n_epochs
+    from pumap.training.schedule import LARGE_BATCH, auto_n_epochs
 
     cfg = Umap().config
     # Twice the automatic epochs of this graph, whose edge count is about 0.72 n k (measured:
     # 86,549 edges for MNIST's 8,000 rows at k = 15): about 600 optimiser steps.
     edges = int(0.72 * len(xtr) * (cfg.n_neighbors - 1))
-    n_epochs = WIDE["epochs_factor"] * auto_n_epochs(edges, cfg.batch_size)
+    n_epochs = WIDE["epochs_factor"] * auto_n_epochs(edges, LARGE_BATCH)
     return Umap(
         seed=seed,
         verbose=False,
         device="cpu",
         n_epochs=n_epochs,
+        batch_size=LARGE_BATCH,
         hidden_layers=tuple(WIDE["hidden_layers"]),
         input_dropout=WIDE["input_dropout"],
     ).fit(xtr)

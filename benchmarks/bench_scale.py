@@ -122,6 +122,7 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
     from pumap.graph.fuzzy import fuzzy_simplicial_set
     from pumap.knn import build_knn
     from pumap.training.encoder import build_encoder
+    from pumap.training.schedule import resolve_schedule
     from pumap.training.trainer import train_umap
     from pumap.training.warmstart import warm_start
 
@@ -163,14 +164,15 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
         from pumap.training.loss import find_ab_params
 
         a, b = find_ab_params(cfg.spread, cfg.min_dist)
+        plan = resolve_schedule(x.shape[0], graph.n_edges, cfg.batch_size, cfg.n_epochs, device)
         train_umap(
             encoder,
             inputs,
             graph,
             a=a,
             b=b,
-            n_epochs=cfg.n_epochs,
-            batch_size=cfg.batch_size,
+            n_epochs=plan.n_epochs,
+            batch_size=plan.batch_size,
             negative_sample_rate=cfg.negative_sample_rate,
             learning_rate=cfg.learning_rate,
             generator=generator,
@@ -184,7 +186,7 @@ def worker_breakdown(args: argparse.Namespace) -> dict[str, Any]:
         "knn_method": cfg.knn_method,
         "n_neighbors": cfg.n_neighbors,
         "n_edges": graph.n_edges,
-        "batch_size": cfg.batch_size,
+        "batch_size": plan.batch_size,
         "hidden_layers": list(cfg.hidden_layers),
         "stages": stages,
         "peak_rss_mib": round(peak_rss_mib(), 1),

@@ -90,13 +90,15 @@ class UmapConfig:
         Training length. **One epoch is as many sampled positive edges as the fuzzy graph has
         edges**, drawn in proportion to their weights: an edge of weight ``w`` is seen
         ``w / mean(w)`` times per epoch on average. It is not a pass over the points.
-        ``None`` (default) picks enough epochs for about 300 optimiser steps, at least 10 and
-        at most 500
-        (`pumap.training.trainer.auto_n_epochs`).
-    batch_size : int
+        ``None`` (default) picks enough epochs for about 300 optimiser steps (10 to 500
+        epochs), or 2,000 steps (2 to 500 epochs) with the CPU's automatic small batch
+        (`pumap.training.schedule.auto_n_epochs`).
+    batch_size : int or None
         Positive edges per optimisation step (each brings ``negative_sample_rate`` negatives).
         When ``2 * batch_size`` reaches the number of points, each step embeds every point once
         and takes its pairs from there, so a large batch costs no more than a full pass.
+        ``None`` (default): 2,048 on the CPU above 25,000 points (many cheap steps), else
+        65,536 (`pumap.training.schedule.auto_batch_size`).
     negative_sample_rate : int
         Negative pairs per positive edge, drawn from the points of the same batch.
     learning_rate : float
@@ -210,9 +212,12 @@ class UmapConfig:
     spread: float = option(1.0, "scale of the embedded clusters", metavar="S")
     n_epochs: int | None = option(
         None, "training epochs", cli="--epochs",
-        metavar="N", default_text="auto (about 300 steps)",
+        metavar="N", default_text="auto (about 300 steps, 2000 with the small batch)",
     )
-    batch_size: int = option(65536, "positive edges per optimiser step", metavar="B")
+    batch_size: int | None = option(
+        None, "positive edges per optimiser step", metavar="B",
+        default_text="auto (2048 on a CPU above 25,000 points, else 65536)",
+    )
     negative_sample_rate: int = option(5, "negative pairs per positive edge", metavar="R")
     learning_rate: float = option(1e-2, "Adam's initial learning rate", metavar="LR")
     hidden_layers: tuple[int, ...] = option(
@@ -313,7 +318,8 @@ class UmapConfig:
             )
         if self.n_epochs is not None:
             _check_int("n_epochs", self.n_epochs, 1)
-        _check_int("batch_size", self.batch_size, 1)
+        if self.batch_size is not None:
+            _check_int("batch_size", self.batch_size, 1)
         _check_int("negative_sample_rate", self.negative_sample_rate, 0)
         check_learning_rate(self.learning_rate)
         for width in self.hidden_layers:

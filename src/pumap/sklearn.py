@@ -189,7 +189,7 @@ class ParametricUMAP(
         min_dist: float = _DEFAULTS.min_dist,
         spread: float = _DEFAULTS.spread,
         n_epochs: int | None = _DEFAULTS.n_epochs,
-        batch_size: int = _DEFAULTS.batch_size,
+        batch_size: int | None = _DEFAULTS.batch_size,
         negative_sample_rate: int = _DEFAULTS.negative_sample_rate,
         learning_rate: float = _DEFAULTS.learning_rate,
         random_state: Any = None,

@@ -38,11 +38,11 @@ from .training.projection import (
     fold_projection,
     projection_components,
 )
+from .training.schedule import Schedule, resolve_schedule
 from .training.trainer import (
     Callback,
     TrainingDiverged,
     TrainingInterrupted,
-    auto_n_epochs,
     train_umap,
 )
 from .training.warmstart import fit_to_target, warm_start
@@ -222,7 +222,10 @@ class Umap:
         with stages.run("graph", "the fuzzy graph's construction"):
             graph, a, b = _graph(knn, cfg, target, device, replica)
         del knn
-        n_epochs = progress.n_epochs = cfg.n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size)
+        plan_steps = resolve_schedule(
+            x.shape[0], graph.n_edges, cfg.batch_size, cfg.n_epochs, device
+        )
+        n_epochs = progress.n_epochs = plan_steps.n_epochs
         with stages.run("init", "the encoder's initialisation"):
             start = _init(x, cfg, self.encoder, plan, device)
             if replica is not None:  # each rank draws its own batches
@@ -231,7 +234,7 @@ class Umap:
         adam = AdamCarry()  # Adam's final state, kept for fit_more
         with stages.run("train", "training"):
             losses = _train(
-                start, graph.to(device), cfg, a, b, n_epochs, plan, callback, replica, adam,
+                start, graph.to(device), cfg, a, b, plan_steps, plan, callback, replica, adam,
                 decoder,
             )
         progress.epochs = n_epochs
@@ -346,7 +349,7 @@ def _train(
     cfg: UmapConfig,
     a: float,
     b: float,
-    n_epochs: int,
+    schedule: Schedule,
     plan: CheckpointPlan,
     callback: Callback | None,
     replica: Replica | None = None,
@@ -362,8 +365,8 @@ def _train(
         graph,
         a=a,
         b=b,
-        n_epochs=n_epochs,
-        batch_size=cfg.batch_size,
+        n_epochs=schedule.n_epochs,
+        batch_size=schedule.batch_size,
         negative_sample_rate=cfg.negative_sample_rate,
         learning_rate=cfg.learning_rate,
         generator=start.generator,

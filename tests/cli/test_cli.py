@@ -264,7 +264,14 @@ def test_help_says_what_automatic_epochs_are(capsys):
     for command in ("fit", "demo"):
         assert main([command, "--help"]) == 0
         text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
-        assert "--epochs N training epochs (default: auto (about 300 steps))" in text
+        assert (
+            "--epochs N training epochs (default: auto (about 300 steps, 2000 with the small "
+            "batch))" in text
+        )
+        assert (
+            "--batch-size B positive edges per optimiser step (default: auto (2048 on a CPU "
+            "above 25,000 points, else 65536))" in text
+        )
         assert "None" not in text
 
 

@@ -315,10 +315,10 @@ def fill_module(
         raise ModelFormatError(path, f"cannot load the tensors into the {what}: {err}") from None
 
 
-# Options added after 0.2.0 are written only when set: a model fitted without them stays
-# readable by 0.2.0, which refuses config keys it does not know. A missing key reads as its
-# default.
-_NEWER_THAN_0_2_0 = ("input_pca",)
+# Options added after 0.2.0, and batch_size (whose automatic None 0.2.0 refuses), are written
+# only when set: a model fitted without them stays readable by 0.2.0, which refuses config
+# keys it does not know. A missing key reads as its default (0.2.0's batch_size: 65536).
+_NEWER_THAN_0_2_0 = ("input_pca", "batch_size")
 
 
 def _config_for_file(config: UmapConfig) -> dict[str, Any]:

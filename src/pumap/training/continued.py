@@ -35,7 +35,8 @@ from ..model.refine import TrainingIndex
 from .decoder import decoder_stage, joint_terms
 from .landmarks import LandmarkPenalty, sample_rows
 from .optimizer_state import AdamCarry
-from .trainer import Callback, LossTerm, TrainingDiverged, auto_n_epochs, train_umap
+from .schedule import resolve_schedule
+from .trainer import Callback, LossTerm, TrainingDiverged, train_umap
 
 DEFAULT_LANDMARK_WEIGHT = 1.0  # umap-learn's landmark_loss_weight default; see benchmarks.md
 _BATCH = 65_536  # rows per forward pass when embedding
@@ -123,10 +124,11 @@ def continue_training(
             torch.Generator(device=device).manual_seed(seed + 1),
         )
         adam = AdamCarry(optimizer_state)
+        steps = resolve_schedule(x.shape[0], graph.n_edges, cfg.batch_size, n_epochs, device)
         losses = train_umap(
             encoder.train(), inputs, graph, a=a, b=b,
-            n_epochs=n_epochs or auto_n_epochs(graph.n_edges, cfg.batch_size),
-            batch_size=cfg.batch_size, negative_sample_rate=cfg.negative_sample_rate,
+            n_epochs=steps.n_epochs, batch_size=steps.batch_size,
+            negative_sample_rate=cfg.negative_sample_rate,
             learning_rate=float(learning_rate),
             generator=torch.Generator(device=device).manual_seed(seed), callback=callback,
             verbose=cfg.verbose, mixed_precision=cfg.mixed_precision,

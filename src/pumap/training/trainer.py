@@ -24,6 +24,7 @@ from .forces import force_objective, forces_and_loss
 from .optimizer_state import AdamCarry
 from .progress import progress_bar
 from .sampler import EdgeSampler
+from .schedule import steps_per_epoch
 
 log = logging.getLogger(__name__)
 
@@ -115,25 +116,6 @@ class TrainingInterrupted(KeyboardInterrupt):
             type(self),
             (str(self), self.epoch, self.n_epochs, self.checkpoint_path, self.checkpoint_epoch),
         )
-
-
-AUTO_STEPS = 300  # optimiser steps that n_epochs=None aims for
-AUTO_EPOCHS_RANGE = (10, 500)
-
-
-def auto_n_epochs(n_edges: int, batch_size: int) -> int:
-    """Epochs for about `AUTO_STEPS` optimiser steps, within `AUTO_EPOCHS_RANGE`.
-
-    Small graphs get many epochs (each a step or two); large graphs, where one epoch is many
-    steps over fresh points, get few.
-    """
-    low, high = AUTO_EPOCHS_RANGE
-    return int(min(high, max(low, math.ceil(AUTO_STEPS / steps_per_epoch(n_edges, batch_size)))))
-
-
-def steps_per_epoch(n_edges: int, batch_size: int) -> int:
-    """Steps that sample as many positive edges as the graph has (one epoch)."""
-    return max(1, math.ceil(n_edges / batch_size))
 
 
 def train_umap(
