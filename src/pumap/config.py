@@ -90,15 +90,13 @@ class UmapConfig:
         Training length. **One epoch is as many sampled positive edges as the fuzzy graph has
         edges**, drawn in proportion to their weights: an edge of weight ``w`` is seen
         ``w / mean(w)`` times per epoch on average. It is not a pass over the points.
-        ``None`` (default) picks enough epochs for about 300 optimiser steps (10 to 500
-        epochs), or 2,000 steps (2 to 500 epochs) with the CPU's automatic small batch
-        (`pumap.training.schedule.auto_n_epochs`).
+        ``None`` (default): about 300 optimiser steps (10 to 500 epochs), or 2,000 (2 to 500)
+        with the CPU's small batch (`pumap.training.schedule.auto_n_epochs`).
     batch_size : int or None
         Positive edges per optimisation step (each brings ``negative_sample_rate`` negatives).
         When ``2 * batch_size`` reaches the number of points, each step embeds every point once
-        and takes its pairs from there, so a large batch costs no more than a full pass.
-        ``None`` (default): 2,048 on the CPU above 25,000 points (many cheap steps), else
-        65,536 (`pumap.training.schedule.auto_batch_size`).
+        and takes its pairs from there. ``None`` (default): 2,048 on the CPU above 25,000
+        points (many cheap steps), else 65,536 (`pumap.training.schedule.auto_batch_size`).
     negative_sample_rate : int
         Negative pairs per positive edge, drawn from the points of the same batch.
     learning_rate : float
@@ -210,10 +208,8 @@ class UmapConfig:
         0.1, "how tightly embedded points may pack, in [0, spread]", metavar="D"
     )
     spread: float = option(1.0, "scale of the embedded clusters", metavar="S")
-    n_epochs: int | None = option(
-        None, "training epochs", cli="--epochs",
-        metavar="N", default_text="auto (about 300 steps, 2000 with the small batch)",
-    )
+    n_epochs: int | None = option(None, "training epochs", cli="--epochs", metavar="N",
+                                  default_text="auto (about 300 steps, 2000 with the small batch)")
     batch_size: int | None = option(
         None, "positive edges per optimiser step", metavar="B",
         default_text="auto (2048 on a CPU above 25,000 points, else 65536)",
