@@ -25,10 +25,8 @@ KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
 # "categorical": class labels; the others: a distance between numeric targets ("l2" is
 # umap-learn's name for "euclidean").
 TARGET_METRICS = ("categorical", "euclidean", "l2", "cosine")
-# Above this many points `knn_method="auto"` uses NN-Descent instead of the exact blocked search.
-# Measured, not guessed (docs/benchmarks.md, "k-NN"): in a fresh process NN-Descent costs ~30 s
-# of numba compilation first, and beats the exact search from ~57k points at d=784 and ~131k
-# at d=64 (2-core CPU); 80k keeps the worst slowdown either way near 2-2.5x.
+# Where the width is unknown (sparse input) `knn_method="auto"` uses NN-Descent above this many
+# points (docs/benchmarks.md, "k-NN": 80k keeps the worst slowdown either way near 2-2.5x).
 NNDESCENT_THRESHOLD = 80_000
 # Dense data of known width d: the exact search's time grows as n**2 (d + EXACT_SELECT_WIDTH),
 # the block products costing d per pair and the top-k selection about as much as 76 more
@@ -41,11 +39,9 @@ NNDESCENT_THRESHOLD = 80_000
 EXACT_SELECT_WIDTH = 76
 EXACT_COST_LIMIT = 2.3e12
 # On CUDA and MPS, `knn_method="auto"` is exact up to this many points and IVF (`pumap.knn.ivf`)
-# above (NN-Descent for metrics IVF lacks). Not a measured crossover (no GPU was lent when it
-# was set): on an H200 the exact search took 0.2 s at 1e5 points and 18.4 s at 1e6 (d = 64),
-# growing as n**2, while IVF's work grows as n**1.5 (about sqrt(n) clusters, 16 probed), so
-# IVF is ~60x less arithmetic at 1e6 and ~8x at 1e5 points; the exact search is kept where it
-# costs under a few seconds.
+# above (NN-Descent for metrics IVF lacks). Not a measured crossover: on an H200 the exact
+# search took 0.2 s at 1e5 points and 18.4 s at 1e6 (d = 64), growing as n**2, while IVF's
+# work grows as n**1.5, ~60x less at 1e6 points; exact is kept where it costs seconds.
 GPU_EXACT_THRESHOLD = 500_000
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
@@ -162,9 +158,10 @@ class UmapConfig:
         Arithmetic of the exact search's block products (`pumap.knn.exact_knn`): the
         candidates' distances are recomputed in float32 in every case, so a lower precision
         can only miss a neighbour at the margin. ``"tf32"`` matters on CUDA only.
-    mixed_precision : bool
+    mixed_precision : bool or None
         Run the encoder's training forward and backward under bfloat16 autocast (the loss
-        and the weights stay float32; ``transform`` is float32 always).
+        and the weights stay float32; ``transform`` is float32 always). ``None`` (default):
+        on where the CPU multiplies bfloat16 natively, else off (`pumap.training.schedule`).
     compile : bool
         ``torch.compile`` the training step's forward and loss (fixed shapes, compiled once
         per fit; the first steps pay the compilation).
@@ -249,7 +246,10 @@ class UmapConfig:
     knn_precision: str = option(
         "float32", "arithmetic of the exact k-NN's block products", choices=KNN_PRECISIONS
     )
-    mixed_precision: bool = option(False, "bfloat16 autocast of the encoder while training")
+    mixed_precision: bool | None = option(
+        None, "bfloat16 autocast of the encoder while training",
+        default_text="auto (on a CPU with native bfloat16 products)",
+    )
     compile: bool = option(False, "torch.compile the training step")
     seed: int | None = option(
         None, "seed of every random draw", estimator_name="random_state", metavar="N",
@@ -341,7 +341,8 @@ class UmapConfig:
             _check_int("refine_sketch_dims", self.refine_sketch_dims, 1)
         _check_choice("knn_method", self.knn_method, KNN_METHODS)
         _check_choice("knn_precision", self.knn_precision, KNN_PRECISIONS)
-        _check_bool("mixed_precision", self.mixed_precision)
+        if self.mixed_precision is not None:
+            _check_bool("mixed_precision", self.mixed_precision)
         _check_bool("compile", self.compile)
         if self.seed is not None:
             _check_int("seed", self.seed, 0, SEED_MAX)

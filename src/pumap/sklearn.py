@@ -74,8 +74,8 @@ class ParametricUMAP(
     n_epochs : int or None
         Training length in pumap epochs (one epoch samples as many positive edges as the
         fuzzy graph has); ``None`` means pumap's default.
-    batch_size : int
-        Positive edges per optimisation step.
+    batch_size : int or None
+        Positive edges per optimisation step (None: 2,048 on a CPU above 25,000 points).
     negative_sample_rate : int
         Negative pairs per positive edge.
     learning_rate : float
@@ -111,8 +111,8 @@ class ParametricUMAP(
         How the k-NN graph is built (pumap only).
     knn_precision : {"float32", "tf32", "bfloat16"}
         Arithmetic of the exact k-NN's block products (pumap only).
-    mixed_precision : bool
-        bfloat16 autocast of the encoder during training (pumap only).
+    mixed_precision : bool or None
+        bfloat16 autocast in training (pumap only; None: on a CPU with native bfloat16).
     compile : bool
         ``torch.compile`` the training step (pumap only).
     device : str
@@ -204,7 +204,7 @@ class ParametricUMAP(
         refine: bool = False,
         knn_method: str = _DEFAULTS.knn_method,
         knn_precision: str = _DEFAULTS.knn_precision,
-        mixed_precision: bool = _DEFAULTS.mixed_precision,
+        mixed_precision: bool | None = _DEFAULTS.mixed_precision,
         compile: bool = _DEFAULTS.compile,
         device: str = _DEFAULTS.device,
         encoder: Any = None,

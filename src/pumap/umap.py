@@ -38,7 +38,7 @@ from .training.projection import (
     fold_projection,
     projection_components,
 )
-from .training.schedule import Schedule, resolve_schedule
+from .training.schedule import Schedule, resolve_mixed_precision, resolve_schedule
 from .training.trainer import (
     Callback,
     TrainingDiverged,
@@ -374,7 +374,9 @@ def _train(
         verbose=cfg.verbose,
         initial_state=plan.initial_state,
         checkpointer=checkpointer,
-        mixed_precision=cfg.mixed_precision,
+        mixed_precision=resolve_mixed_precision(
+            cfg.mixed_precision, graph.weight.device, dense=isinstance(start.inputs, torch.Tensor)
+        ),
         compile_step=cfg.compile,
         input_dropout=cfg.input_dropout,
         replica=replica,

@@ -17,6 +17,8 @@ from pumap.training.schedule import (
     SMALL_BATCH_STEPS,
     auto_batch_size,
     auto_n_epochs,
+    cpu_has_native_bfloat16,
+    resolve_mixed_precision,
     resolve_schedule,
     steps_per_epoch,
 )
@@ -112,3 +114,75 @@ def test_files_name_batch_size_only_when_it_was_given(tmp_path, suffix: str) -> 
 def test_bad_batch_size_is_refused_by_name(bad) -> None:
     with pytest.raises((ValueError, TypeError), match="batch_size"):
         UmapConfig(batch_size=bad)
+
+
+@pytest.mark.parametrize(
+    ("flags", "want"),
+    [
+        ("flags\t\t: fpu sse2 avx2 avx512f avx512_bf16 fma\n", True),
+        ("flags\t\t: fpu sse2 avx512f amx_bf16 amx_tile\n", True),
+        ("flags\t\t: fpu sse2 avx2 avx512f avx512bw fma\n", False),  # AVX-512 without BF16
+        ("processor\t: 0\nFeatures\t: fp asimd\n", False),  # no x86 flags line
+    ],
+)
+def test_native_bfloat16_is_read_from_the_cpu_flags(tmp_path, flags: str, want: bool) -> None:
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(flags)
+    assert cpu_has_native_bfloat16(cpuinfo) is want
+    assert cpu_has_native_bfloat16(tmp_path / "absent") is False
+
+
+def test_mixed_precision_is_automatic_on_the_cpu_only(monkeypatch) -> None:
+    from pumap.training import schedule
+
+    monkeypatch.setattr(schedule, "cpu_has_native_bfloat16", lambda: True)
+    assert resolve_mixed_precision(None, "cpu") is True
+    assert resolve_mixed_precision(None, "cuda") is False  # not measured on GPUs
+    assert resolve_mixed_precision(False, "cpu") is False  # a given value is kept
+    monkeypatch.setattr(schedule, "cpu_has_native_bfloat16", lambda: False)
+    assert resolve_mixed_precision(None, "cpu") is False
+    assert resolve_mixed_precision(True, "cpu") is True
+
+
+@pytest.mark.parametrize(("native", "sparse"), [(True, False), (False, False), (True, True)])
+def test_a_fit_trains_with_the_resolved_precision(monkeypatch, native: bool, sparse: bool) -> None:
+    from pumap.training import schedule
+
+    seen: dict = {}
+
+    def fake_train(*args, **kwargs):
+        seen.update(kwargs)
+        raise _StopError
+
+    monkeypatch.setattr(schedule, "cpu_has_native_bfloat16", lambda: native)
+    monkeypatch.setattr(pumap.umap, "train_umap", fake_train)
+    x = np.random.default_rng(0).normal(size=(300, 4)).astype(np.float32)
+    if sparse:
+        import scipy.sparse
+
+        x = scipy.sparse.csr_matrix(x)
+    with pytest.raises(_StopError):
+        Umap(seed=0, verbose=False, device="cpu").fit(x)
+    assert seen["mixed_precision"] is (native and not sparse)
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".gguf"])
+def test_files_name_mixed_precision_only_when_it_was_given(tmp_path, suffix: str) -> None:
+    from pumap.model.io import read_metadata
+
+    x = np.random.default_rng(2).normal(size=(150, 5)).astype(np.float32)
+    for setting in (None, False):
+        fitted = Umap(seed=0, verbose=False, n_epochs=2, mixed_precision=setting).fit(x)
+        path = tmp_path / f"m{setting}{suffix}"
+        fitted.save(path)
+        stored = read_metadata(path)["pumap.config"]
+        assert ("mixed_precision" in stored) == (setting is not None)
+        assert FittedUmap.load(path).config == fitted.config
+
+
+def test_sparse_input_keeps_float32_unless_asked(monkeypatch) -> None:
+    from pumap.training import schedule
+
+    monkeypatch.setattr(schedule, "cpu_has_native_bfloat16", lambda: True)
+    assert resolve_mixed_precision(None, "cpu", dense=False) is False
+    assert resolve_mixed_precision(True, "cpu", dense=False) is True

@@ -95,7 +95,7 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
             continue
         shown = info.default_text or _default_text(f.default)
         kwargs: dict[str, Any] = {"dest": f.name, "help": f"{info.help} (default: {shown})"}
-        if f.type == "bool":
+        if f.type in ("bool", "bool | None"):
             kwargs.update(action=argparse.BooleanOptionalAction, default=None)
         elif info.choices is not None:
             kwargs["choices"] = info.choices

@@ -315,10 +315,11 @@ def fill_module(
         raise ModelFormatError(path, f"cannot load the tensors into the {what}: {err}") from None
 
 
-# Options added after 0.2.0, and batch_size (whose automatic None 0.2.0 refuses), are written
-# only when set: a model fitted without them stays readable by 0.2.0, which refuses config
-# keys it does not know. A missing key reads as its default (0.2.0's batch_size: 65536).
-_NEWER_THAN_0_2_0 = ("input_pca", "batch_size")
+# Options added after 0.2.0, and batch_size and mixed_precision (whose automatic None 0.2.0
+# refuses), are written only when set: a model fitted without them stays readable by 0.2.0,
+# which refuses config keys it does not know. A missing key reads as its default (0.2.0's:
+# batch_size 65536, mixed_precision False).
+_NEWER_THAN_0_2_0 = ("input_pca", "batch_size", "mixed_precision")
 
 
 def _config_for_file(config: UmapConfig) -> dict[str, Any]:

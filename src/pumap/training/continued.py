@@ -35,7 +35,7 @@ from ..model.refine import TrainingIndex
 from .decoder import decoder_stage, joint_terms
 from .landmarks import LandmarkPenalty, sample_rows
 from .optimizer_state import AdamCarry
-from .schedule import resolve_schedule
+from .schedule import resolve_mixed_precision, resolve_schedule
 from .trainer import Callback, LossTerm, TrainingDiverged, train_umap
 
 DEFAULT_LANDMARK_WEIGHT = 1.0  # umap-learn's landmark_loss_weight default; see benchmarks.md
@@ -131,7 +131,10 @@ def continue_training(
             negative_sample_rate=cfg.negative_sample_rate,
             learning_rate=float(learning_rate),
             generator=torch.Generator(device=device).manual_seed(seed), callback=callback,
-            verbose=cfg.verbose, mixed_precision=cfg.mixed_precision,
+            verbose=cfg.verbose,
+            mixed_precision=resolve_mixed_precision(
+                cfg.mixed_precision, device, dense=isinstance(inputs, torch.Tensor)
+            ),
             compile_step=cfg.compile, input_dropout=cfg.input_dropout,
             extra_terms=((LossTerm(penalty),) if landmark_weight > 0 else ()) + terms,
             optimizer_state=adam, repulsion_strength=cfg.repulsion_strength,
