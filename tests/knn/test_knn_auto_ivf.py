@@ -112,6 +112,29 @@ def test_the_guard_keeps_ivf_when_nndescent_does_worse(monkeypatch, noise: torch
     assert torch.equal(graph.indices, ivf_search(noise, 10, seed=4, n_probe=best_probe).indices)
 
 
+def test_on_a_gpu_the_guard_keeps_its_best_ivf_graph(monkeypatch, noise: torch.Tensor) -> None:
+    """NN-Descent runs on the host: on a GPU the guard keeps IVF's best graph (run here on
+    the CPU with the device's name)."""
+    monkeypatch.setattr(choose, "AUTO_IVF_N_PROBE", 1)
+    real_ivf = choose.ivf_search
+    monkeypatch.setattr(
+        choose, "ivf_search", lambda *a, **kw: real_ivf(*a, **{**kw, "device": CPU})
+    )
+
+    def no_nndescent(*args, **kwargs):
+        raise AssertionError("NN-Descent must not run for a GPU fit")
+
+    monkeypatch.setattr(choose, "nndescent_search", no_nndescent)
+    graph, record = choose.guarded_ivf_search(
+        noise, 10, "euclidean", seed=4, device=torch.device("cuda")
+    )
+    assert [p for p, _ in record["ivf_tries"]] == [1, 2]
+    best_probe, best_recall = max(record["ivf_tries"], key=lambda t: t[1])
+    assert best_recall < choose.AUTO_RECALL_TARGET
+    assert record["method"] == "ivf" and record["recall"] == best_recall
+    assert torch.equal(graph.indices, ivf_search(noise, 10, seed=4, n_probe=best_probe).indices)
+
+
 def test_the_guard_does_not_double_past_the_cost_limit(monkeypatch, noise: torch.Tensor) -> None:
     monkeypatch.setattr(choose, "AUTO_IVF_N_PROBE", 1)
     monkeypatch.setattr(choose, "ivf_is_cheaper", lambda n, d, n_probe=1: n_probe <= 1)
