@@ -319,13 +319,13 @@ def fill_module(
 # refuses), are written only when set: a model fitted without them stays readable by 0.2.0,
 # which refuses config keys it does not know. A missing key reads as its default (0.2.0's:
 # batch_size 65536, mixed_precision False).
-_NEWER_THAN_0_2_0 = ("input_pca", "batch_size", "mixed_precision")
+_WRITTEN_ONLY_WHEN_SET = ("input_pca", "batch_size", "mixed_precision")
 
 
 def _config_for_file(config: UmapConfig) -> dict[str, Any]:
     stored = config.to_dict()
     defaults = UmapConfig().to_dict()
-    for key in _NEWER_THAN_0_2_0:
+    for key in _WRITTEN_ONLY_WHEN_SET:
         if stored[key] == defaults[key]:
             del stored[key]
     return stored
