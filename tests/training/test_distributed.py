@@ -39,14 +39,26 @@ QUALITY_SEEDS = (0, 1, 2)
 QUALITY_TOLERANCE = {"trustworthiness": 0.01, "heldout_knn_accuracy": 0.03}
 
 
+# How a rank process aborts, now and then, as it exits after its work is done and written:
+# a Gloo teardown race in torch, not in pumap. On the project's 2-core VM, 3 of 80 runs of
+# _ddp_worker.py ended so (2026-12-04, 1 in CI): both ranks had written every result.
+GLOO_TEARDOWN_ABORT = "terminate called without an active exception"
+
+
 def _torchrun(args: list[str], cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Two ranks of ``python args`` under torchrun; run once more if a rank died of
+    `GLOO_TEARDOWN_ABORT` (a second such death fails the test)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), str(HERE)])}
     env["OMP_NUM_THREADS"] = "1"
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone"]
     command += ["--nproc-per-node", "2", *args]
-    return subprocess.run(
-        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-    )
+    for _ in range(2):
+        done = subprocess.run(
+            command, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )
+        if done.returncode == 0 or GLOO_TEARDOWN_ABORT not in done.stderr:
+            break
+    return done
 
 
 def _run_worker(out: Path, seeds: str) -> dict[object, object]:
