@@ -16,6 +16,7 @@ quality comparison with one process.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +45,13 @@ def main(out: Path, quality_seeds: list[int]) -> None:
         quality(out, x_train, quality_seeds)
     else:
         checks(out, x_train)
-    distributed.shutdown()
+    late = out / "rank0_late.txt"  # what rank 0 writes last, slowly, as the CLI saves
+    if distributed.rank() == 0 and not quality_seeds:
+        time.sleep(1.0)
+        late.write_text("written")
+    distributed.shutdown()  # waits for every rank
+    if distributed.rank() == 1 and not quality_seeds:
+        (out / "rank1_after_shutdown.txt").write_text(str(late.exists()))
 
 
 def checks(out: Path, x_train: np.ndarray) -> None:

@@ -81,6 +81,11 @@ def test_ranks_train_on_rank_0s_graph_without_their_own_knn(ranks) -> None:
     assert int(ranks[1]["knn_calls"]) == 0  # its graphs came from rank 0
 
 
+def test_shutdown_waits_for_every_rank(ranks) -> None:
+    # rank 0 sleeps, then writes a file, before its shutdown; rank 1's returns after that
+    assert (ranks["out"] / "rank1_after_shutdown.txt").read_text() == "True"
+
+
 def test_same_seed_gives_the_same_embedding_on_every_rank_and_run(ranks) -> None:
     assert np.array_equal(ranks[0]["a"], ranks[0]["b"])
     assert np.array_equal(ranks[0]["a"], ranks[1]["a"])  # one model, replicated

@@ -299,8 +299,14 @@ def rank() -> int:
 
 
 def shutdown() -> None:
-    """Destroy the default process group, if one is initialised (the CLI does at its end)."""
+    """Destroy the default process group, if one is initialised (the CLI does at its end).
+
+    Every rank first waits for the others to reach this call: torchrun stops the surviving
+    ranks when one process ends badly (Gloo's teardown sometimes aborts, see
+    docs/scaling.md), so no rank may tear down while rank 0 is still writing files.
+    """
     if dist.is_available() and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
