@@ -8,23 +8,14 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import re
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import MAX_LEARNING_RATE, SEED_MAX, check_learning_rate  # noqa: F401
-from ._checks import check_bool as _check_bool
-from ._checks import check_choice as _check_choice
-from ._checks import check_float as _check_float
-from ._checks import check_int as _check_int
-from .metric_names import EXACT_METRICS, METRICS, check_metric_name  # noqa: F401 - METRICS re-exported
+from ._checks import MAX_LEARNING_RATE, SEED_MAX  # noqa: F401 - re-exported
+from .config_checks import KNN_METHODS, KNN_PRECISIONS, TARGET_METRICS, check_config
+from .metric_names import EXACT_METRICS, METRICS  # noqa: F401 - METRICS re-exported
 from .options import _INFO, OptionInfo, option
 
-KNN_METHODS = ("auto", "exact", "nndescent", "ivf")
-KNN_PRECISIONS = ("float32", "tf32", "bfloat16")
-# "categorical": class labels; the others: a distance between numeric targets ("l2" is
-# umap-learn's name for "euclidean").
-TARGET_METRICS = ("categorical", "euclidean", "l2", "cosine")
 # Where the width is unknown (sparse input) `knn_method="auto"` uses NN-Descent above this many
 # points (docs/benchmarks.md, "k-NN": 80k keeps the worst slowdown either way near 2-2.5x).
 NNDESCENT_THRESHOLD = 80_000
@@ -43,7 +34,6 @@ EXACT_COST_LIMIT = 2.3e12
 # search took 0.2 s at 1e5 points and 18.4 s at 1e6 (d = 64), growing as n**2, while IVF's
 # work grows as n**1.5, ~60x less at 1e6 points; exact is kept where it costs seconds.
 GPU_EXACT_THRESHOLD = 500_000
-_DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
 def option_table() -> list[tuple[dataclasses.Field[Any], OptionInfo]]:
@@ -297,83 +287,7 @@ class UmapConfig:
     def __post_init__(self) -> None:
         # Lists arrive from JSON and from users; keep the frozen config hashable.
         object.__setattr__(self, "hidden_layers", tuple(self.hidden_layers))
-        _check_int("n_neighbors", self.n_neighbors, 2)
-        _check_int("n_components", self.n_components, 1)
-        check_metric_name(self.metric)
-        if self.knn_method == "exact" and self.metric not in (*EXACT_METRICS, "precomputed"):
-            raise ValueError(
-                f"knn_method='exact' computes the metrics {', '.join(EXACT_METRICS)}; "
-                f"metric={self.metric!r} needs knn_method='nndescent' or 'auto'"
-            )
-        _check_float("spread", self.spread, strictly_positive=True)
-        _check_float("min_dist", self.min_dist)
-        if self.min_dist > self.spread:
-            raise ValueError(
-                f"min_dist must be at most spread, got min_dist={self.min_dist} "
-                f"> spread={self.spread}"
-            )
-        if self.n_epochs is not None:
-            _check_int("n_epochs", self.n_epochs, 1)
-        if self.batch_size is not None:
-            _check_int("batch_size", self.batch_size, 1)
-        _check_int("negative_sample_rate", self.negative_sample_rate, 0)
-        check_learning_rate(self.learning_rate)
-        for width in self.hidden_layers:
-            _check_int("hidden_layers", width, 1)
-        _check_float("input_dropout", self.input_dropout)
-        if self.input_dropout >= 1.0:
-            raise ValueError(f"input_dropout must be below 1, got {self.input_dropout}")
-        _check_bool("decoder", self.decoder)
-        _check_float("reconstruction_weight", self.reconstruction_weight)
-        if self.reconstruction_weight > 0 and not self.decoder:
-            raise ValueError(
-                f"reconstruction_weight={self.reconstruction_weight} trains a decoder jointly "
-                "with the encoder: set decoder=True too"
-            )
-        if self.decoder_epochs is not None:
-            _check_int("decoder_epochs", self.decoder_epochs, 0)
-        _check_bool("standardize", self.standardize)
-        if self.input_pca is not None:
-            _check_int("input_pca", self.input_pca, 1)
-        _check_bool("pca_init", self.pca_init)
-        _check_bool("keep_training_data", self.keep_training_data)
-        if self.refine_sketch_dims is not None:
-            _check_int("refine_sketch_dims", self.refine_sketch_dims, 1)
-        _check_choice("knn_method", self.knn_method, KNN_METHODS)
-        _check_choice("knn_precision", self.knn_precision, KNN_PRECISIONS)
-        if self.mixed_precision is not None:
-            _check_bool("mixed_precision", self.mixed_precision)
-        _check_bool("compile", self.compile)
-        if self.seed is not None:
-            _check_int("seed", self.seed, 0, SEED_MAX)
-        if not isinstance(self.device, str) or not _DEVICE_RE.match(self.device):
-            raise ValueError(
-                f"device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps', got {self.device!r}"
-            )
-        _check_bool("verbose", self.verbose)
-        if self.threads is not None:
-            _check_int("threads", self.threads, 1)
-        _check_choice("target_metric", self.target_metric, TARGET_METRICS)
-        _check_float("target_weight", self.target_weight)
-        if self.target_weight > 1.0:
-            raise ValueError(f"target_weight must be in [0, 1], got {self.target_weight}")
-        if self.target_n_neighbors != -1:
-            _check_int("target_n_neighbors", self.target_n_neighbors, 2)
-        _check_float("local_connectivity", self.local_connectivity)
-        _check_float("set_op_mix_ratio", self.set_op_mix_ratio)
-        if self.set_op_mix_ratio > 1.0:
-            raise ValueError(f"set_op_mix_ratio must be in [0, 1], got {self.set_op_mix_ratio}")
-        _check_float("repulsion_strength", self.repulsion_strength)
-        for name in ("a", "b"):
-            if getattr(self, name) is not None:
-                _check_float(name, getattr(self, name), strictly_positive=True)
-        if (self.a is None) != (self.b is None):
-            raise ValueError(
-                f"a and b set the curve together: pass both or neither, got a={self.a}, "
-                f"b={self.b} (umap-learn ignores one alone)"
-            )
-        if self.transform_seed is not None:
-            _check_int("transform_seed", self.transform_seed, 0, SEED_MAX)
+        check_config(self)
 
     def replace(self, **changes: Any) -> UmapConfig:
         """Return a copy with some fields changed (validated again); umap-learn's names
