@@ -40,8 +40,9 @@ QUALITY_TOLERANCE = {"trustworthiness": 0.01, "heldout_knn_accuracy": 0.03}
 
 
 # How a rank process aborts, now and then, as it exits after its work is done and written:
-# a Gloo teardown race in torch, not in pumap. On the project's 2-core VM, 3 of 80 runs of
-# _ddp_worker.py ended so (2026-12-04, 1 in CI): both ranks had written every result.
+# a Gloo teardown race in torch, not in pumap. On the project's 2-core VM, 2 of 80 runs of
+# _ddp_worker.py ended so (2026-12-04, both with the other core kept busy), and one CI run:
+# both ranks had written every result.
 GLOO_TEARDOWN_ABORT = "terminate called without an active exception"
 
 
