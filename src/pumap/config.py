@@ -11,7 +11,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ._checks import MAX_LEARNING_RATE, SEED_MAX  # noqa: F401 - re-exported
+from ._checks import MAX_LEARNING_RATE, SEED_MAX, check_learning_rate  # noqa: F401 - re-exported
 from .config_checks import KNN_METHODS, KNN_PRECISIONS, TARGET_METRICS, check_config
 from .metric_names import EXACT_METRICS, METRICS  # noqa: F401 - METRICS re-exported
 from .options import _INFO, OptionInfo, option
