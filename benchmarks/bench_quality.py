@@ -56,15 +56,17 @@ def fmnist_available(directory: str = FMNIST_DIR) -> bool:
     return (Path(directory) / "train-images-idx3-ubyte.gz").exists()
 
 
-def load_case(case: str, mnist_dir: str, seed: int) -> tuple[np.ndarray, ...]:
+def load_case(
+    case: str, mnist_dir: str, seed: int, fmnist_dir: str = FMNIST_DIR
+) -> tuple[np.ndarray, ...]:
     """(x_train, y_train, x_test, y_test) float32 / int for ``case``."""
     from sklearn.model_selection import train_test_split
 
     if case == "fmnist":
         from pumap.datasets import load_mnist
 
-        xtr, ytr = load_mnist(FMNIST_DIR, "train")
-        xte, yte = load_mnist(FMNIST_DIR, "test")
+        xtr, ytr = load_mnist(fmnist_dir, "train")
+        xte, yte = load_mnist(fmnist_dir, "test")
         return xtr, ytr, xte, yte
     if case == "digits":
         from sklearn.datasets import load_digits
@@ -111,16 +113,24 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
-def run_one(method: str, case: str, seed: int, mnist_dir: str) -> dict:
-    """Fit and transform with one method in this process; return the measurements."""
-    xtr, ytr, xte, yte = load_case(case, mnist_dir, seed)
+def run_one(
+    method: str, case: str, seed: int, mnist_dir: str, fmnist_dir: str = FMNIST_DIR,
+    device: str = "cpu",
+) -> dict:
+    """Fit and transform with one method in this process; return the measurements.
+
+    ``device`` applies to pumap's methods; umap-learn and TorchDR run on the CPU.
+    """
+    xtr, ytr, xte, yte = load_case(case, mnist_dir, seed, fmnist_dir)
     out: dict = {"method": method, "case": case, "seed": seed, "n_train": len(xtr)}
+    if method.startswith("pumap") and device != "cpu":
+        out["device"] = device
     if method.startswith("pumap"):
 
         import pumap.umap  # noqa: F401  (imports outside the timing)
 
         labels = ytr if method == "pumap-y" else None
-        fitted, fit_s = timed(_fit_pumap, xtr, seed, method, labels)
+        fitted, fit_s = timed(_fit_pumap, xtr, seed, method, labels, device)
         out["fit_s"] = fit_s
         out["stages_s"] = {k: round(v, 3) for k, v in fitted.timings.items()}
         etr = fitted.embedding
@@ -168,14 +178,16 @@ def run_one(method: str, case: str, seed: int, mnist_dir: str) -> dict:
     return out
 
 
-def _fit_pumap(xtr: np.ndarray, seed: int, method: str, ytr: np.ndarray | None = None):
+def _fit_pumap(
+    xtr: np.ndarray, seed: int, method: str, ytr: np.ndarray | None = None, device: str = "cpu"
+):
     """pumap's defaults; ``pumap-pca`` trains on 100 principal components
     (``input_pca=100``), ``pumap-wide`` is the WIDE preset."""
     from pumap import Umap
 
     if method != "pumap-wide":
         pca = {"input_pca": 100} if method == "pumap-pca" else {}
-        return Umap(seed=seed, verbose=False, device="cpu", **pca).fit(xtr, ytr)
+        return Umap(seed=seed, verbose=False, device=device, **pca).fit(xtr, ytr)
     from pumap.training.schedule import LARGE_BATCH, auto_n_epochs
 
     cfg = Umap().config
@@ -186,7 +198,7 @@ def _fit_pumap(xtr: np.ndarray, seed: int, method: str, ytr: np.ndarray | None =
     return Umap(
         seed=seed,
         verbose=False,
-        device="cpu",
+        device=device,
         n_epochs=n_epochs,
         batch_size=LARGE_BATCH,
         hidden_layers=tuple(WIDE["hidden_layers"]),
@@ -254,6 +266,9 @@ def against_umap_learn(results: list[dict], mode: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mnist-dir", default=str(HERE.parents[1] / "shared" / "data" / "mnist"))
+    parser.add_argument("--fmnist-dir", default=FMNIST_DIR)
+    parser.add_argument("--device", default="cpu",
+                        help="pumap's device (umap-learn and TorchDR stay on the CPU)")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--methods", default="pumap,pumap-wide,umap-learn,torchdr")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -277,7 +292,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.child:
         method, case, seed = args.child
-        print(json.dumps(run_one(method, case, int(seed), args.mnist_dir)))
+        print(json.dumps(
+            run_one(method, case, int(seed), args.mnist_dir, args.fmnist_dir, args.device)
+        ))
         return 0
 
     from _common import machine_info
@@ -291,8 +308,8 @@ def main(argv: list[str] | None = None) -> int:
             methods.remove("torchdr")
     wide_cases = set(args.wide_cases.split(","))
     cases = [c for c in args.cases.split(",") if c]
-    if "fmnist" in cases and not fmnist_available():
-        print(f"Fashion-MNIST is not in {FMNIST_DIR} (apt-get install dataset-fashion-mnist): "
+    if "fmnist" in cases and not fmnist_available(args.fmnist_dir):
+        print(f"Fashion-MNIST is not in {args.fmnist_dir} (apt-get install dataset-fashion-mnist): "
               "skipped", file=sys.stderr)
         cases.remove("fmnist")
     results, failures = [], []
@@ -302,7 +319,8 @@ def main(argv: list[str] | None = None) -> int:
                 if method == "pumap-wide" and case not in wide_cases:
                     continue
                 cmd = [sys.executable, str(Path(__file__).resolve()), "--mnist-dir",
-                       args.mnist_dir, "--child", method, case, str(seed)]
+                       args.mnist_dir, "--fmnist-dir", args.fmnist_dir, "--device", args.device,
+                       "--child", method, case, str(seed)]
                 done = subprocess.run(cmd, capture_output=True, text=True, check=False,
                                       env=dict(os.environ))
                 if done.returncode != 0:  # e.g. killed for memory: say so, go on
